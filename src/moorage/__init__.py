@@ -1,0 +1,3 @@
+"""moorage: a private container registry for Kubernetes."""
+
+__version__ = "0.1.0"

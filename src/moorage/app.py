@@ -1,0 +1,81 @@
+"""The moorage ASGI application: one app serving the distribution API (and, later, the rest)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Router
+
+from moorage import logs
+from moorage.blobs.filesystem import FilesystemDriver
+from moorage.core.uploads import UploadService
+from moorage.meta.registry import RegistryModel
+from moorage.meta.store import MetaStore
+from moorage.registry.authorizer import OpenAuthorizer
+from moorage.registry.context import RegistryContext
+from moorage.registry.errors import InternalError, NotFound, RegistryError, Unsupported
+from moorage.registry.routes import routes
+from moorage.settings import Settings, load_settings
+
+log = logging.getLogger("moorage.app")
+
+
+def build_context(settings: Settings) -> RegistryContext:
+    store = MetaStore(settings.database)
+    model = RegistryModel(store)
+    driver = FilesystemDriver(settings.data_dir)
+    return RegistryContext(settings=settings, store=store, model=model, driver=driver,
+                           uploads=UploadService(store, model, driver), authorizer=OpenAuthorizer())
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    return exc.response(head=request.method == "HEAD")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: RegistryError
+    if exc.status_code == 404:
+        error = NotFound(f"{request.url.path} is not an endpoint of this registry")
+    elif exc.status_code == 405:
+        error = Unsupported(f"{request.method} is not supported on {request.url.path}")
+    else:
+        error = InternalError(str(exc.detail))
+    return error.response(head=request.method == "HEAD")
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return InternalError().response(head=request.method == "HEAD")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    logs.configure(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.registry = build_context(settings)
+        try:
+            yield
+        finally:
+            app.state.registry.store.dispose()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error,
+                            Exception: _unexpected},
+        middleware=[Middleware(logs.AccessLogMiddleware)] if settings.access_log else [],
+    )
+    assert isinstance(app.router, Router)
+    app.router.redirect_slashes = False
+    return app

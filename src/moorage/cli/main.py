@@ -1,0 +1,38 @@
+"""The ``moorage`` command: each command group lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="moorage",
+    help="moorage: a private container registry for Kubernetes, and the tools that get its images onto nodes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """moorage: a private container registry for Kubernetes."""
+
+
+# Each module defines ``register(app: typer.Typer) -> None``.
+COMMAND_MODULES = [
+    "moorage.cli.serve",
+]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

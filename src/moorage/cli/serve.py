@@ -1,0 +1,34 @@
+"""``moorage serve``: run the registry server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from moorage.settings import load_settings
+
+
+def serve(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (blobs, database, keys). "
+                                                  "Env: MOORAGE_DATA_DIR. Default: ~/.local/share/moorage")] = None,
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT to bind. Env: MOORAGE_LISTEN. "
+                                               "Default: 127.0.0.1:5000")] = None,
+    plain_http: Annotated[bool | None, typer.Option("--plain-http/--tls", help="Serve plain HTTP "
+                                                   "instead of HTTPS. Env: MOORAGE_PLAIN_HTTP")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes; 0 = one per core. "
+                                                "Env: MOORAGE_WORKERS")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file. Env: MOORAGE_CONFIG. "
+                                                "Default: <data-dir>/moorage.toml if present")] = None,
+) -> None:
+    """Start the registry (embedded default: SQLite + files under one data directory)."""
+    from moorage.server import run
+
+    settings = load_settings(data_dir=data_dir, listen=listen, plain_http=plain_http,
+                             workers=workers, config=config)
+    run(settings)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

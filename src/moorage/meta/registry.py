@@ -1,0 +1,239 @@
+"""The registry's model layer: every query the distribution API makes, each in one transaction.
+
+Methods are blocking and short; the HTTP layer calls them through ``MetaStore.run``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from moorage.meta.schema import (
+    blobs,
+    manifest_references,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+    uploads,
+)
+from moorage.meta.store import MetaStore
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NewManifest:
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    subject: str | None
+    annotations: str | None
+    content: bytes
+    blob_refs: tuple[str, ...]
+    manifest_refs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    annotations: str | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    repository: str
+    offset: int
+
+
+_repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
+
+
+class RegistryModel:
+    def __init__(self, store: MetaStore) -> None:
+        self.store = store
+
+    # -- repositories ---------------------------------------------------------------------------
+    def _ensure_repository(self, conn: sa.Connection, name: str, now: float) -> int:
+        conn.execute(self.store.insert_ignore(repositories).values(name=name, created_at=now, updated_at=now))
+        conn.execute(repositories.update().where(repositories.c.name == name).values(updated_at=now))
+        return conn.execute(sa.select(repositories.c.id).where(repositories.c.name == name)).scalar_one()
+
+    def repository_exists(self, name: str) -> bool:
+        with self.store.read() as conn:
+            return conn.execute(sa.select(repositories.c.id).where(repositories.c.name == name)).first() \
+                is not None
+
+    def list_repositories(self, n: int | None, last: str | None) -> list[str]:
+        query = sa.select(repositories.c.name).order_by(repositories.c.name)
+        if last:
+            query = query.where(repositories.c.name > last)
+        if n is not None:
+            query = query.limit(n)
+        with self.store.read() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- blobs ----------------------------------------------------------------------------------
+    def blob_size(self, repo: str, digest: str) -> int | None:
+        """Size of a blob linked into ``repo``, or None."""
+        query = (sa.select(blobs.c.size)
+                 .join(repository_blobs, repository_blobs.c.digest == blobs.c.digest)
+                 .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                 .where(repositories.c.name == repo, blobs.c.digest == digest))
+        with self.store.read() as conn:
+            return conn.execute(query).scalar()
+
+    def global_blob_size(self, digest: str) -> int | None:
+        with self.store.read() as conn:
+            return conn.execute(sa.select(blobs.c.size).where(blobs.c.digest == digest)).scalar()
+
+    def link_blob(self, repo: str, digest: str, size: int) -> None:
+        now = time.time()
+        with self.store.write() as conn:
+            repo_id = self._ensure_repository(conn, repo, now)
+            conn.execute(self.store.insert_ignore(blobs).values(digest=digest, size=size, created_at=now))
+            conn.execute(self.store.insert_ignore(repository_blobs).values(
+                repository_id=repo_id, digest=digest, created_at=now))
+
+    def mount_blob(self, repo: str, source: str, digest: str) -> int | None:
+        """Link a blob that ``source`` has into ``repo``; its size, or None when ``source`` lacks it."""
+        size = self.blob_size(source, digest)
+        if size is not None:
+            self.link_blob(repo, digest, size)
+        return size
+
+    def unlink_blob(self, repo: str, digest: str) -> bool:
+        with self.store.write() as conn:
+            result = conn.execute(repository_blobs.delete().where(
+                repository_blobs.c.repository_id == _repo_id, repository_blobs.c.digest == digest),
+                {"repo": repo})
+            return result.rowcount > 0
+
+    # -- manifests ------------------------------------------------------------------------------
+    def manifest_by_tag(self, repo: str, tag: str) -> StoredManifest | None:
+        query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
+                 .join(tags, tags.c.manifest_id == manifests.c.id)
+                 .where(tags.c.repository_id == _repo_id, tags.c.name == tag))
+        with self.store.read() as conn:
+            row = conn.execute(query, {"repo": repo}).first()
+        return StoredManifest(*row) if row else None
+
+    def manifest_by_digest(self, repo: str, digest: str) -> StoredManifest | None:
+        query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
+                 .where(manifests.c.repository_id == _repo_id, manifests.c.digest == digest))
+        with self.store.read() as conn:
+            row = conn.execute(query, {"repo": repo}).first()
+        return StoredManifest(*row) if row else None
+
+    def missing_references(self, repo: str, blob_refs: Iterable[str],
+                           manifest_refs: Iterable[str]) -> tuple[set[str], set[str]]:
+        """Which of the given blobs and child manifests ``repo`` does not have."""
+        want_blobs, want_manifests = set(blob_refs), set(manifest_refs)
+        with self.store.read() as conn:
+            have_blobs: set[str] = set()
+            have_manifests: set[str] = set()
+            if want_blobs:
+                have_blobs = set(conn.execute(sa.select(repository_blobs.c.digest).where(
+                    repository_blobs.c.repository_id == _repo_id,
+                    repository_blobs.c.digest.in_(want_blobs)), {"repo": repo}).scalars())
+            if want_manifests:
+                have_manifests = set(conn.execute(sa.select(manifests.c.digest).where(
+                    manifests.c.repository_id == _repo_id,
+                    manifests.c.digest.in_(want_manifests)), {"repo": repo}).scalars())
+        return want_blobs - have_blobs, want_manifests - have_manifests
+
+    def put_manifest(self, repo: str, manifest: NewManifest, tag_names: Iterable[str]) -> None:
+        now = time.time()
+        with self.store.write() as conn:
+            repo_id = self._ensure_repository(conn, repo, now)
+            conn.execute(self.store.insert_ignore(manifests).values(
+                repository_id=repo_id, digest=manifest.digest, media_type=manifest.media_type,
+                artifact_type=manifest.artifact_type, subject=manifest.subject,
+                annotations=manifest.annotations, size=len(manifest.content), content=manifest.content,
+                created_at=now))
+            manifest_id = conn.execute(sa.select(manifests.c.id).where(
+                manifests.c.repository_id == repo_id, manifests.c.digest == manifest.digest)).scalar_one()
+            refs = [{"manifest_id": manifest_id, "digest": d, "kind": "blob"} for d in manifest.blob_refs]
+            refs += [{"manifest_id": manifest_id, "digest": d, "kind": "manifest"}
+                     for d in manifest.manifest_refs]
+            if refs:
+                conn.execute(self.store.insert_ignore(manifest_references), refs)
+            rows = [{"repository_id": repo_id, "name": t, "manifest_id": manifest_id, "updated_at": now}
+                    for t in tag_names]
+            if rows:
+                conn.execute(self.store.upsert(tags, ["repository_id", "name"],
+                                               ["manifest_id", "updated_at"]), rows)
+
+    def delete_manifest(self, repo: str, digest: str) -> bool:
+        """Delete a manifest and every tag pointing at it."""
+        with self.store.write() as conn:
+            result = conn.execute(manifests.delete().where(
+                manifests.c.repository_id == _repo_id, manifests.c.digest == digest), {"repo": repo})
+            return result.rowcount > 0
+
+    def delete_tag(self, repo: str, tag: str) -> bool:
+        with self.store.write() as conn:
+            result = conn.execute(tags.delete().where(tags.c.repository_id == _repo_id, tags.c.name == tag),
+                                  {"repo": repo})
+            return result.rowcount > 0
+
+    def list_tags(self, repo: str, n: int | None, last: str | None) -> list[str] | None:
+        """Tags in lexical order, or None when the repository does not exist."""
+        query = sa.select(tags.c.name).where(tags.c.repository_id == sa.bindparam("repo_id")) \
+            .order_by(tags.c.name)
+        if last:
+            query = query.where(tags.c.name > last)
+        if n is not None:
+            query = query.limit(n)
+        with self.store.read() as conn:
+            repo_id = conn.execute(sa.select(repositories.c.id).where(repositories.c.name == repo)).scalar()
+            if repo_id is None:
+                return None
+            return list(conn.execute(query, {"repo_id": repo_id}).scalars())
+
+    def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
+        query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.artifact_type,
+                           manifests.c.annotations, manifests.c.size)
+                 .where(manifests.c.repository_id == _repo_id, manifests.c.subject == subject)
+                 .order_by(manifests.c.created_at, manifests.c.digest))
+        if artifact_type is not None:
+            query = query.where(manifests.c.artifact_type == artifact_type)
+        with self.store.read() as conn:
+            return [Referrer(*row) for row in conn.execute(query, {"repo": repo})]
+
+    # -- upload sessions ------------------------------------------------------------------------
+    def create_upload(self, upload_id: str, repo: str) -> None:
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(uploads.insert().values(id=upload_id, repository=repo, offset=0, created_at=now,
+                                                 updated_at=now))
+
+    def get_upload(self, upload_id: str) -> Upload | None:
+        with self.store.read() as conn:
+            row = conn.execute(sa.select(uploads.c.id, uploads.c.repository, uploads.c.offset)
+                               .where(uploads.c.id == upload_id)).first()
+        return Upload(*row) if row else None
+
+    def advance_upload(self, upload_id: str, expected: int, offset: int) -> bool:
+        """Move the acknowledged offset forward, only if nobody else moved it meanwhile."""
+        with self.store.write() as conn:
+            result = conn.execute(uploads.update().where(uploads.c.id == upload_id,
+                                                         uploads.c.offset == expected)
+                                  .values(offset=offset, updated_at=time.time()))
+            return result.rowcount > 0
+
+    def delete_upload(self, upload_id: str) -> bool:
+        with self.store.write() as conn:
+            return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0

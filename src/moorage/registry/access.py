@@ -1,0 +1,50 @@
+"""The access a request needs, derived in ONE place from its route and method.
+
+GET/HEAD pull, POST/PUT/PATCH push (and pull, as clients check what they push), DELETE delete,
+and a cross-repository mount also pulls from its source. Handlers never decide this themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """One resource and the actions wanted on it, as in a token scope ``type:name:actions``."""
+
+    type: str
+    name: str
+    actions: tuple[str, ...]
+    #: Wanted if granted, but its absence does not refuse the request (a mount's source: without
+    #: pull on it the mount quietly becomes an ordinary upload).
+    optional: bool = False
+
+    def scope(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(self.actions)}"
+
+
+_METHOD_ACTIONS: dict[str, tuple[str, ...]] = {
+    "GET": ("pull",),
+    "HEAD": ("pull",),
+    "POST": ("pull", "push"),
+    "PUT": ("pull", "push"),
+    "PATCH": ("pull", "push"),
+    "DELETE": ("delete",),
+}
+
+
+def required_access(route: str, request: Request) -> list[Access]:
+    """What ``request`` on ``route`` needs. An empty list means: any authenticated caller (``/v2/``)."""
+    if route == "base":
+        return []
+    if route == "catalog":
+        return [Access("registry", "catalog", ("*",))]
+    name = request.path_params["name"]
+    needed = [Access("repository", name, _METHOD_ACTIONS[request.method])]
+    source = request.query_params.get("from")
+    if route == "upload_start" and source and request.query_params.get("mount"):
+        needed.append(Access("repository", source, ("pull",), optional=True))
+    return needed

@@ -1,0 +1,28 @@
+"""What every registry handler needs, built once per worker process and kept on ``app.state``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from moorage.blobs.driver import BlobDriver
+from moorage.core.uploads import UploadService
+from moorage.meta.registry import RegistryModel
+from moorage.meta.store import MetaStore
+from moorage.registry.authorizer import Authorizer
+from moorage.settings import Settings
+
+
+@dataclass
+class RegistryContext:
+    settings: Settings
+    store: MetaStore
+    model: RegistryModel
+    driver: BlobDriver
+    uploads: UploadService
+    authorizer: Authorizer
+
+
+def registry(request: Request) -> RegistryContext:
+    return request.app.state.registry  # type: ignore[no-any-return]

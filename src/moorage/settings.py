@@ -1,0 +1,74 @@
+"""The one typed settings object.
+
+Values come, lowest precedence first, from the defaults below, a TOML config file
+(``--config`` or ``MOORAGE_CONFIG``; ``<data_dir>/moorage.toml`` when present), ``MOORAGE_*``
+environment variables, and finally command-line flags. No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "moorage"
+
+
+class Settings(BaseSettings):
+    """Everything a moorage server process needs to know about its deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="MOORAGE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where blobs, uploads, the "
+                           "SQLite database, keys and certificates live.")
+    listen: str = Field(default="127.0.0.1:5000", description="HOST:PORT the server binds to.")
+    plain_http: bool = Field(default=False, description="Serve plain HTTP instead of HTTPS.")
+    workers: int = Field(default=0, description="Worker processes; 0 means one per CPU core.")
+    database_url: str = Field(default="", description="SQLAlchemy URL of the metadata store; empty "
+                              "means SQLite at <data_dir>/moorage.db.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    access_log: bool = Field(default=True, description="One JSON line per request on stderr.")
+    public_url: str = Field(default="", description="Base URL clients reach the registry at; empty "
+                            "means derived from each request's Host header.")
+    max_manifest_bytes: int = Field(default=4 * 1024 * 1024, description="Largest manifest accepted.")
+    upload_ttl_hours: int = Field(default=24 * 7, description="Upload sessions untouched this long "
+                                  "may be purged.")
+    config: Path | None = Field(default=None, description="TOML file to read settings from.")
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'moorage.db'}"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers > 0 else (os.cpu_count() or 1)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from file, environment and explicit overrides (``None`` values are ignored)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    env_only = Settings(**{k: v for k, v in given.items() if k in ("config", "data_dir")})
+    config_file = env_only.config or (env_only.data_dir / "moorage.toml")
+    file_values: dict[str, Any] = {}
+    if config_file.is_file():
+        with config_file.open("rb") as fh:
+            file_values = tomllib.load(fh)
+    # Environment beats the file: start from the file, then let env-sourced values override it.
+    from_env = Settings().model_dump(exclude_unset=True)
+    merged = {**file_values, **from_env, **given}
+    return Settings(**merged)
