@@ -15,6 +15,7 @@ from starlette.routing import Router
 
 from moorage import logs
 from moorage.blobs.filesystem import FilesystemDriver
+from moorage.core.events import NullSink
 from moorage.core.uploads import UploadService
 from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
@@ -32,7 +33,8 @@ def build_context(settings: Settings) -> RegistryContext:
     model = RegistryModel(store)
     driver = FilesystemDriver(settings.data_dir)
     return RegistryContext(settings=settings, store=store, model=model, driver=driver,
-                           uploads=UploadService(store, model, driver), authorizer=OpenAuthorizer())
+                           uploads=UploadService(store, model, driver), authorizer=OpenAuthorizer(),
+                           events=NullSink())
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,7 @@ async def _size_or_404(request: Request) -> tuple[str, str, int, bool]:
 
 async def get(request: Request, principal: Principal) -> Response:
     ctx = registry(request)
-    repo, digest, size, is_manifest = await _size_or_404(request)
+    repo, digest, _, is_manifest = await _size_or_404(request)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"',
                "Cache-Control": "max-age=31536000"}
     if is_manifest:

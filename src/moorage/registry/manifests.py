@@ -59,6 +59,8 @@ async def get(request: Request, principal: Principal) -> Response:
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(manifest.content))
         return Response(status_code=200, headers=headers)
+    await registry(request).emit(request, principal.name, "pull", "manifest", request.path_params["reference"],
+                                 manifest.digest)
     return Response(manifest.content, status_code=200, headers=headers, media_type=manifest.media_type)
 
 
@@ -104,6 +106,7 @@ async def put(request: Request, principal: Principal) -> Response:
         digest=str(digest), media_type=parsed.media_type, artifact_type=parsed.artifact_type,
         subject=parsed.subject, annotations=parsed.annotations, content=body,
         blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
+    await ctx.emit(request, principal.name, "push", "manifest", tag or str(digest), str(digest))
     headers = {"Location": f"/v2/{repo}/manifests/{digest}", "Docker-Content-Digest": str(digest),
                "Content-Length": "0"}
     if parsed.subject:
@@ -124,6 +127,8 @@ async def delete(request: Request, principal: Principal) -> Response:
     if not deleted:
         raise ManifestUnknown(f"{request.path_params['reference']} is not in repository {repo}",
                               detail={"name": repo, "reference": request.path_params["reference"]})
+    await ctx.emit(request, principal.name, "delete", "tag" if tag is not None else "manifest",
+                   request.path_params["reference"], None if tag is not None else str(digest))
     return Response(status_code=202, headers={"Content-Length": "0"})
 
 
