@@ -16,10 +16,10 @@ async def _size_or_404(request: Request) -> tuple[str, str, int, bool]:
     ctx = registry(request)
     repo = request.path_params["name"]
     digest = str(parse_digest(request.path_params["digest"]))
-    size = await ctx.store.run(ctx.model.blob_size, repo, digest)
+    size = await ctx.store.query(ctx.model.blob_size, repo, digest)
     if size is not None:
         return repo, digest, size, False
-    manifest = await ctx.store.run(ctx.model.manifest_by_digest, repo, digest)
+    manifest = await ctx.store.query(ctx.model.manifest_by_digest, repo, digest)
     if manifest is not None:
         return repo, digest, len(manifest.content), True
     raise BlobUnknown(f"blob {digest} is not in repository {repo}", detail={"digest": digest})
@@ -31,7 +31,7 @@ async def get(request: Request, principal: Principal) -> Response:
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"',
                "Cache-Control": "max-age=31536000"}
     if is_manifest:
-        manifest = await ctx.store.run(ctx.model.manifest_by_digest, repo, digest)
+        manifest = await ctx.store.query(ctx.model.manifest_by_digest, repo, digest)
         assert manifest is not None
         return Response(manifest.content, media_type=manifest.media_type, headers=headers)
     path = ctx.driver.local_path(digest)
@@ -54,7 +54,7 @@ async def delete(request: Request, principal: Principal) -> Response:
     digest = str(parse_digest(request.path_params["digest"]))
     if not await ctx.store.run(ctx.model.unlink_blob, repo, digest):
         raise BlobUnknown(f"blob {digest} is not in repository {repo}", detail={"digest": digest})
-    return Response(status_code=202, headers={"Content-Length": "0"})
+    return Response(status_code=202)
 
 
 HANDLERS = {"GET": get, "HEAD": head, "DELETE": delete}

@@ -36,8 +36,8 @@ async def tags(request: Request, principal: Principal) -> Response:
     ctx = registry(request)
     repo = request.path_params["name"]
     n, last = _page_args(request)
-    names = [] if n == 0 else await ctx.store.run(ctx.model.list_tags, repo, n, last)
-    if names is None or (n == 0 and not await ctx.store.run(ctx.model.repository_exists, repo)):
+    names = [] if n == 0 else await ctx.store.query(ctx.model.list_tags, repo, n, last)
+    if names is None or (n == 0 and not await ctx.store.query(ctx.model.repository_exists, repo)):
         raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
     return _paged(request, names, n, {"name": repo, "tags": names})
 
@@ -45,7 +45,7 @@ async def tags(request: Request, principal: Principal) -> Response:
 async def catalog(request: Request, principal: Principal) -> Response:
     ctx = registry(request)
     n, last = _page_args(request)
-    names = [] if n == 0 else await ctx.store.run(ctx.model.list_repositories, n, last)
+    names = [] if n == 0 else await ctx.store.query(ctx.model.list_repositories, n, last)
     return _paged(request, names, n, {"repositories": names})
 
 

@@ -27,9 +27,9 @@ async def _lookup(request: Request) -> StoredManifest:
     repo = request.path_params["name"]
     tag, digest = parse_reference(request.path_params["reference"])
     if tag is not None:
-        manifest = await ctx.store.run(ctx.model.manifest_by_tag, repo, tag)
+        manifest = await ctx.store.query(ctx.model.manifest_by_tag, repo, tag)
     else:
-        manifest = await ctx.store.run(ctx.model.manifest_by_digest, repo, str(digest))
+        manifest = await ctx.store.query(ctx.model.manifest_by_digest, repo, str(digest))
     if manifest is None:
         what = f"tag {tag!r}" if tag is not None else f"manifest {digest}"
         raise ManifestUnknown(f"{what} is not in repository {repo}",
@@ -91,7 +91,7 @@ async def put(request: Request, principal: Principal) -> Response:
         raise DigestInvalid(f"the manifest's content has digest {digest}, not {reference_digest} as the "
                             "URL says", detail={"expected": str(reference_digest), "actual": str(digest)})
     parsed = parse_manifest(body, request.headers.get("content-type"))
-    missing_blobs, missing_manifests = await ctx.store.run(
+    missing_blobs, missing_manifests = await ctx.store.query(
         ctx.model.missing_references, repo, parsed.blob_refs, parsed.manifest_refs)
     if missing_blobs:
         raise ManifestBlobUnknown(f"the manifest references blob(s) not in repository {repo}: "
@@ -107,8 +107,7 @@ async def put(request: Request, principal: Principal) -> Response:
         subject=parsed.subject, annotations=parsed.annotations, content=body,
         blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
     await ctx.emit(request, principal.name, "push", "manifest", tag or str(digest), str(digest))
-    headers = {"Location": f"/v2/{repo}/manifests/{digest}", "Docker-Content-Digest": str(digest),
-               "Content-Length": "0"}
+    headers = {"Location": f"/v2/{repo}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if parsed.subject:
         headers["OCI-Subject"] = parsed.subject
     return Response(status_code=201, headers=headers)
@@ -118,7 +117,7 @@ async def delete(request: Request, principal: Principal) -> Response:
     ctx = registry(request)
     repo = request.path_params["name"]
     tag, digest = parse_reference(request.path_params["reference"])
-    if not await ctx.store.run(ctx.model.repository_exists, repo):
+    if not await ctx.store.query(ctx.model.repository_exists, repo):
         raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
     if tag is not None:
         deleted = await ctx.store.run(ctx.model.delete_tag, repo, tag)
@@ -129,7 +128,7 @@ async def delete(request: Request, principal: Principal) -> Response:
                               detail={"name": repo, "reference": request.path_params["reference"]})
     await ctx.emit(request, principal.name, "delete", "tag" if tag is not None else "manifest",
                    request.path_params["reference"], None if tag is not None else str(digest))
-    return Response(status_code=202, headers={"Content-Length": "0"})
+    return Response(status_code=202)
 
 
 HANDLERS = {"GET": get, "HEAD": get, "PUT": put, "DELETE": delete}

@@ -19,7 +19,7 @@ async def get(request: Request, principal: Principal) -> Response:
     repo = request.path_params["name"]
     digest = str(parse_digest(request.path_params["digest"]))
     artifact_type = request.query_params.get("artifactType") or None
-    referrers = await ctx.store.run(ctx.model.referrers, repo, digest, artifact_type)
+    referrers = await ctx.store.query(ctx.model.referrers, repo, digest, artifact_type)
     descriptors: list[dict[str, Any]] = []
     for ref in referrers:
         descriptor: dict[str, Any] = {"mediaType": ref.media_type, "digest": ref.digest, "size": ref.size}

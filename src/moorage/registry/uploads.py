@@ -23,13 +23,12 @@ def _session_headers(repo: str, upload_id: str, offset: int) -> dict[str, str]:
         "Docker-Upload-UUID": upload_id,
         # Inclusive byte range held so far; an empty upload reports 0-0, as clients expect.
         "Range": f"0-{max(offset - 1, 0)}",
-        "Content-Length": "0",
     }
 
 
 def _blob_created(repo: str, digest: str) -> Response:
     return Response(status_code=201, headers={"Location": f"/v2/{repo}/blobs/{digest}",
-                                              "Docker-Content-Digest": digest, "Content-Length": "0"})
+                                              "Docker-Content-Digest": digest})
 
 
 def _chunk_start(request: Request) -> int | None:
@@ -53,7 +52,7 @@ def _chunk_start(request: Request) -> int | None:
 async def _session(request: Request) -> Upload:
     ctx = registry(request)
     upload_id = request.path_params["upload_id"]
-    upload = await ctx.store.run(ctx.model.get_upload, upload_id)
+    upload = await ctx.store.query(ctx.model.get_upload, upload_id)
     if upload is None or upload.repository != request.path_params["name"]:
         raise BlobUploadUnknown(f"upload {upload_id} is unknown (finished, cancelled or expired); "
                                 "start a new one with POST", detail={"uuid": upload_id})
@@ -115,7 +114,7 @@ async def cancel(request: Request, principal: Principal) -> Response:
     ctx = registry(request)
     upload = await _session(request)
     await ctx.uploads.cancel(upload.id)
-    return Response(status_code=204, headers={"Content-Length": "0"})
+    return Response(status_code=204)
 
 
 START_HANDLERS = {"POST": start}

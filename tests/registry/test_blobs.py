@@ -1,0 +1,75 @@
+"""Blobs: monolithic push, fetch with digest and size headers, ranges, deletes, bad digests."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from tests.registry.conftest import assert_error, digest_of, push_blob
+
+
+def test_pushed_blob_is_served_with_digest_length_and_ranges(client: httpx.Client, repo: str) -> None:
+    data = os.urandom(100_000)
+    digest = push_blob(client, repo, data)
+
+    head = client.head(f"/v2/{repo}/blobs/{digest}")
+    assert head.status_code == 200
+    assert head.headers["Docker-Content-Digest"] == digest
+    assert head.headers["Content-Length"] == str(len(data))
+    assert head.headers["Accept-Ranges"] == "bytes"
+
+    get = client.get(f"/v2/{repo}/blobs/{digest}")
+    assert get.status_code == 200 and get.content == data
+    assert get.headers["Docker-Content-Digest"] == digest
+
+    partial = client.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=10-19"})
+    assert partial.status_code == 206
+    assert partial.content == data[10:20]
+    assert partial.headers["Content-Range"] == f"bytes 10-19/{len(data)}"
+
+    tail = client.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=99990-"})
+    assert tail.status_code == 206 and tail.content == data[99990:]
+
+
+def test_a_blob_is_visible_only_in_repositories_that_link_it(client: httpx.Client, repo: str) -> None:
+    digest = push_blob(client, repo, os.urandom(512))
+    assert_error(client.get(f"/v2/{repo}-other/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    assert client.head(f"/v2/{repo}-other/blobs/{digest}").status_code == 404
+
+
+def test_deleted_blob_is_gone_from_that_repository(client: httpx.Client, repo: str) -> None:
+    digest = push_blob(client, repo, os.urandom(512))
+    assert client.delete(f"/v2/{repo}/blobs/{digest}").status_code == 202
+    assert_error(client.get(f"/v2/{repo}/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+    assert_error(client.delete(f"/v2/{repo}/blobs/{digest}"), 404, "BLOB_UNKNOWN")
+
+
+def test_monolithic_push_with_wrong_digest_is_refused_and_leaves_nothing(client: httpx.Client,
+                                                                        repo: str) -> None:
+    data = os.urandom(1024)
+    wrong = digest_of(b"something else")
+    response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": wrong}, content=data)
+    assert_error(response, 400, "DIGEST_INVALID")
+    assert client.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
+    assert client.head(f"/v2/{repo}/blobs/{digest_of(data)}").status_code == 404
+
+
+def test_sha512_digests_are_verified_too(client: httpx.Client, repo: str) -> None:
+    data = os.urandom(4096)
+    digest = digest_of(data, "sha512")
+    response = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
+    assert response.status_code == 201, response.text
+    assert client.get(f"/v2/{repo}/blobs/{digest}").content == data
+
+
+def test_malformed_and_unsupported_digests_say_what_is_wrong(client: httpx.Client, repo: str) -> None:
+    for bad in ("sha256:xyz", "md5:" + "0" * 32, "sha256:" + "A" * 64, "nonsense"):
+        error = assert_error(client.get(f"/v2/{repo}/blobs/{bad}"), 400, "DIGEST_INVALID")
+        assert "digest" in error["message"]
+
+
+def test_bad_repository_names_are_refused(client: httpx.Client) -> None:
+    for bad in ("library/UPPER", "library/-dash", "library//double", "library/" + "a" * 300):
+        response = client.post(f"/v2/{bad}/blobs/uploads/")
+        assert_error(response, 400, "NAME_INVALID")

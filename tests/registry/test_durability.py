@@ -1,0 +1,97 @@
+"""What must survive: an upload across a server restart, and many clients pushing the same things."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.registry.conftest import OCI_MANIFEST, digest_of, image_manifest
+from tests.support.moorage import MoorageServer
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> MoorageServer:
+    server = MoorageServer(tmp_path / "data", workers=2)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_upload_continues_after_a_server_restart(own_server: MoorageServer) -> None:
+    repo = own_server.project("library") + "/restart"
+    data = os.urandom(3 * 1024 * 1024)
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        first = client.patch(location, content=data[:2_000_000], headers={"Content-Range": "0-1999999"})
+        assert first.status_code == 202
+
+    own_server.restart()
+
+    with own_server.client() as client:
+        status = client.get(location)
+        assert status.status_code == 204
+        assert status.headers["Range"] == "0-1999999"
+        rest = client.patch(location, content=data[2_000_000:],
+                            headers={"Content-Range": f"2000000-{len(data) - 1}"})
+        assert rest.status_code == 202
+        done = client.put(location, params={"digest": digest_of(data)})
+        assert done.status_code == 201, done.text
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+
+
+def test_no_partial_blob_is_ever_visible(own_server: MoorageServer) -> None:
+    """A half-sent chunk leaves the blob absent and the session at its last acknowledged byte."""
+    repo = own_server.project("library") + "/partial"
+    data = os.urandom(1_000_000)
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        client.patch(location, content=data[:500_000], headers={"Content-Range": "0-499999"})
+
+        def broken_body():
+            yield data[500_000:700_000]
+            raise ConnectionAbortedError("client went away mid-chunk")
+
+        with pytest.raises(ConnectionAbortedError):
+            client.patch(location, content=broken_body())
+        assert client.get(location).headers["Range"] == "0-499999"
+        assert client.head(f"/v2/{repo}/blobs/{digest_of(data)}").status_code == 404
+        client.patch(location, content=data[500_000:], headers={"Content-Range": f"500000-{len(data) - 1}"})
+        assert client.put(location, params={"digest": digest_of(data)}).status_code == 201
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+
+
+def test_concurrent_pushes_of_the_same_layers_and_tag_end_consistent(own_server: MoorageServer) -> None:
+    repo = own_server.project("library") + "/race"
+    layer = os.urandom(2 * 1024 * 1024)
+    config = b'{"os":"linux","architecture":"amd64"}'
+
+    def push(i: int) -> tuple[int, str]:
+        with own_server.client() as client:
+            for blob in (config, layer):
+                location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+                response = client.put(location, params={"digest": digest_of(blob)}, content=blob)
+                assert response.status_code == 201, response.text
+            body = json.dumps(image_manifest(config, [layer], annotations={"pusher": str(i)})).encode()
+            response = client.put(f"/v2/{repo}/manifests/latest", content=body,
+                                  headers={"Content-Type": OCI_MANIFEST})
+            return response.status_code, digest_of(body)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(push, range(32)))
+    assert {status for status, _ in results} == {201}
+
+    with own_server.client() as client:
+        latest = client.head(f"/v2/{repo}/manifests/latest").headers["Docker-Content-Digest"]
+        assert latest in {digest for _, digest in results}
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(layer)}").content == layer
+        assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["latest"]
+    # Stored once, whatever the number of pushers.
+    stored = list((own_server.data_dir / "blobs" / "sha256").rglob(digest_of(layer).split(":")[1]))
+    assert len(stored) == 1
+    assert list((own_server.data_dir / "uploads").iterdir()) == []
+    assert '"status": 500' not in own_server.log()
