@@ -6,20 +6,24 @@ import os
 
 from rich.console import Console
 
+from moorage.app import build_context
 from moorage.meta.migrate import upgrade
-from moorage.meta.store import MetaStore
 from moorage.settings import Settings
 
 console = Console(stderr=True)
 
 
 def prepare(settings: Settings) -> None:
+    """Once per start, before workers fork: data directory, schema, and clean-up of abandoned uploads."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = MetaStore(settings.database)
+    context = build_context(settings)
     try:
-        upgrade(store)
+        upgrade(context.store)
+        purged = context.uploads.purge_stale(settings.upload_ttl_hours * 3600)
+        if purged:
+            console.print(f"moorage: removed {purged} upload(s) untouched for {settings.upload_ttl_hours} h")
     finally:
-        store.dispose()
+        context.store.dispose()
 
 
 def _export(settings: Settings) -> None:

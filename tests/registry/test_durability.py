@@ -95,3 +95,19 @@ def test_concurrent_pushes_of_the_same_layers_and_tag_end_consistent(own_server:
     assert len(stored) == 1
     assert list((own_server.data_dir / "uploads").iterdir()) == []
     assert '"status": 500' not in own_server.log()
+
+
+def test_abandoned_uploads_are_purged_at_start(own_server: MoorageServer) -> None:
+    repo = own_server.project("library") + "/abandoned"
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        client.patch(location, content=b"x" * 1000)
+    (own_server.data_dir / "uploads" / "orphan-from-a-crash").write_bytes(b"half a blob")
+
+    own_server.env["MOORAGE_UPLOAD_TTL_HOURS"] = "0"
+    own_server.restart()
+
+    with own_server.client() as client:
+        assert client.get(location).status_code == 404
+    assert list((own_server.data_dir / "uploads").iterdir()) == []
+    assert "removed 2 upload(s)" in own_server.log()

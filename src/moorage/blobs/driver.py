@@ -27,6 +27,9 @@ class BlobDriver(Protocol):
     def commit_upload(self, upload_id: str, digest: str) -> None:
         """Make the finished upload durable and visible under ``digest`` (idempotent if it exists)."""
 
+    def list_uploads(self) -> list[tuple[str, float]]:
+        """Every upload's temporary object, with its last modification time (epoch seconds)."""
+
     def discard_upload(self, upload_id: str) -> None:
         """Drop an upload's temporary object; missing is fine."""
 

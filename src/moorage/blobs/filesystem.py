@@ -58,6 +58,9 @@ class FilesystemDriver:
         finally:
             os.close(dir_fd)
 
+    def list_uploads(self) -> list[tuple[str, float]]:
+        return [(entry.name, entry.stat().st_mtime) for entry in os.scandir(self.uploads) if entry.is_file()]
+
     def discard_upload(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._upload_path(upload_id))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -155,3 +156,14 @@ class UploadService:
         self.hashers.drop(upload_id)
         await anyio.to_thread.run_sync(self.driver.discard_upload, upload_id)
         await self.store.run(self.model.delete_upload, upload_id)
+
+    def purge_stale(self, max_age_seconds: float) -> int:
+        """Remove abandoned uploads: expired sessions, and temporary files no session owns (a
+        single-request upload cut off by a crash). Returns how many were removed."""
+        cutoff = time.time() - max_age_seconds
+        stale = set(self.model.purge_uploads(cutoff))
+        for upload_id, mtime in self.driver.list_uploads():
+            if upload_id in stale or (mtime < cutoff and self.model.get_upload(upload_id) is None):
+                self.driver.discard_upload(upload_id)
+                stale.add(upload_id)
+        return len(stale)

@@ -237,3 +237,11 @@ class RegistryModel:
     def delete_upload(self, upload_id: str) -> bool:
         with self.store.write() as conn:
             return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
+
+    def purge_uploads(self, before: float) -> list[str]:
+        """Forget sessions untouched since ``before``; returns their ids so their data can go too."""
+        with self.store.write() as conn:
+            stale = list(conn.execute(sa.select(uploads.c.id).where(uploads.c.updated_at < before)).scalars())
+            if stale:
+                conn.execute(uploads.delete().where(uploads.c.id.in_(stale)))
+        return stale
