@@ -24,6 +24,12 @@ def _root() -> None:
 # Each module defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES = [
     "moorage.cli.serve",
+    "moorage.cli.login",
+    "moorage.cli.secret",
+    "moorage.cli.explain",
+    "moorage.cli.init",
+    "moorage.cli.tls",
+    "moorage.cli.node_config",
 ]
 
 for _name in COMMAND_MODULES:

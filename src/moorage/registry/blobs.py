@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -35,10 +37,13 @@ async def get(request: Request, principal: Principal) -> Response:
         assert manifest is not None
         return Response(manifest.content, media_type=manifest.media_type, headers=headers)
     path = ctx.driver.local_path(digest)
-    if not path.exists():
+    try:
+        # A stat is a microsecond syscall; doing it here spares FileResponse a thread hop to do it.
+        stat = os.stat(path)
+    except FileNotFoundError:
         raise BlobUnknown(f"blob {digest} is linked to {repo} but its content is missing from the store",
-                          detail={"digest": digest})
-    return FileResponse(path, media_type="application/octet-stream", headers=headers)
+                          detail={"digest": digest}) from None
+    return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)
 
 
 async def head(request: Request, principal: Principal) -> Response:
