@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 from rich.console import Console
 
@@ -26,10 +28,32 @@ def prepare(settings: Settings) -> None:
         context.store.dispose()
 
 
+def _tls_files(settings: Settings) -> dict[str, Path]:
+    """The certificate Granian serves: made (or extended with new names) before the workers start, so
+    every worker reads the same finished files."""
+    from moorage.cli.init import listen_names
+    from moorage.tls import ensure_server_certificate
+    from moorage.tls.inspect import describe_file
+
+    extra_dns, extra_ips = listen_names(settings.host)
+    paths = ensure_server_certificate(settings.data_dir, [*settings.tls_hostnames, *extra_dns],
+                                      [*settings.tls_ips, *extra_ips])
+    described = describe_file(paths.cert)
+    console.print(f"moorage: TLS certificate covers {', '.join(described.dns_names + described.ip_addresses)}; "
+                  f"nodes must trust the CA at {paths.ca} (`moorage node-config --help`)", highlight=False)
+    return {"cert": paths.chain, "key": paths.key}
+
+
 def _export(settings: Settings) -> None:
     """Workers build their settings from the environment, so pass the resolved values down."""
     for key, value in settings.model_dump(exclude={"config"}).items():
-        os.environ[f"MOORAGE_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        os.environ[f"MOORAGE_{key.upper()}"] = text
 
 
 def run(settings: Settings) -> None:
@@ -42,9 +66,9 @@ def run(settings: Settings) -> None:
     workers = settings.worker_count
     console.print(f"moorage: serving {scheme}://{settings.listen} from {settings.data_dir} "
                   f"({workers} worker{'s' if workers != 1 else ''}, metadata {settings.database.split(':')[0]})")
+    tls: dict[str, Path] = {}
     if not settings.plain_http:
-        console.print("[yellow]moorage: TLS is not wired yet in this build; pass --plain-http[/yellow]")
-        raise SystemExit(2)
+        tls = _tls_files(settings)
     server = Server(
         "moorage.app:create_app",
         address=settings.host,
@@ -55,5 +79,7 @@ def run(settings: Settings) -> None:
         factory=True,
         log_access=False,
         backlog=2048,
+        ssl_cert=tls.get("cert"),
+        ssl_key=tls.get("key"),
     )
     server.serve()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from tests.registry.conftest import assert_error
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import httpx
-
 from tests.registry.conftest import assert_error, digest_of, push_blob
 
 

@@ -7,9 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import pytest
-
 from tests.registry.conftest import OCI_MANIFEST, digest_of, image_manifest
 from tests.support.moorage import MoorageServer
 

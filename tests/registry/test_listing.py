@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import httpx
-
 from tests.registry.conftest import OCI_MANIFEST, assert_error, push_image
 from tests.support.moorage import MoorageServer
 
@@ -27,7 +26,7 @@ def follow(client: httpx.Client, url: str, key: str) -> tuple[list[str], int]:
 
 
 def test_tags_are_sorted_and_paginated(client: httpx.Client, repo: str) -> None:
-    digest, body = push_image(client, repo, "v1")
+    _, body = push_image(client, repo, "v1")
     names = ["b", "a", "c10", "c2", "latest", "v1"]
     for name in names:
         client.put(f"/v2/{repo}/manifests/{name}", content=body, headers={"Content-Type": OCI_MANIFEST})

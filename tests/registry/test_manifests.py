@@ -6,7 +6,6 @@ import json
 import os
 
 import httpx
-
 from tests.registry.conftest import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -137,7 +136,7 @@ def test_malformed_manifests_are_refused_with_manifest_invalid(client: httpx.Cli
 
 
 def test_media_type_must_match_content_type(client: httpx.Client, repo: str) -> None:
-    digest, body = push_image(client, repo)
+    _, body = push_image(client, repo)
     error = assert_error(put_manifest(client, repo, "v2", body, DOCKER_MANIFEST), 400, "MANIFEST_INVALID")
     assert "Content-Type" in error["message"]
 

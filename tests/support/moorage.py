@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import httpx
-
 from tests.support.procs import ManagedProcess, free_port, wait_until
 
 ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"

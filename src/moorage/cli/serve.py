@@ -21,12 +21,19 @@ def serve(
                                                 "Env: MOORAGE_WORKERS")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file. Env: MOORAGE_CONFIG. "
                                                 "Default: <data-dir>/moorage.toml if present")] = None,
+    hostname: Annotated[list[str] | None, typer.Option(help="A DNS name nodes use to reach the registry; "
+                                                       "the certificate covers it (repeatable). "
+                                                       "Env: MOORAGE_TLS_HOSTNAMES (JSON list)")] = None,
+    ip: Annotated[list[str] | None, typer.Option(help="An IP address nodes use to reach the registry; the "
+                                                 "certificate covers it (repeatable). "
+                                                 "Env: MOORAGE_TLS_IPS (JSON list)")] = None,
 ) -> None:
     """Start the registry (embedded default: SQLite + files under one data directory)."""
     from moorage.server import run
 
     settings = load_settings(data_dir=data_dir, listen=listen, plain_http=plain_http,
-                             workers=workers, config=config)
+                             workers=workers, config=config, tls_hostnames=hostname or None,
+                             tls_ips=ip or None)
     run(settings)
 
 
