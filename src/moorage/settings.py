@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, description="Worker processes; 0 means one per CPU core.")
     database_url: str = Field(default="", description="SQLAlchemy URL of the metadata store; empty "
                               "means SQLite at <data_dir>/moorage.db.")
+    tls_hostnames: list[str] = Field(default_factory=list, description="Extra DNS names the server "
+                                     "certificate must cover (the host's own names are always added).")
+    tls_ips: list[str] = Field(default_factory=list, description="Extra IP addresses the server certificate "
+                               "must cover (the host's own addresses are always added).")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     access_log: bool = Field(default=True, description="One JSON line per request on stderr.")
     public_url: str = Field(default="", description="Base URL clients reach the registry at; empty "
@@ -40,6 +44,26 @@ class Settings(BaseSettings):
     max_manifest_bytes: int = Field(default=4 * 1024 * 1024, description="Largest manifest accepted.")
     upload_ttl_hours: int = Field(default=24 * 7, description="Upload sessions untouched this long "
                                   "may be purged.")
+    auth_enabled: bool = Field(default=True, description="Enforce projects, users, roles and robot accounts "
+                               "on the registry (token authentication). Off: anyone may do anything.")
+    admin_password: str = Field(default="", description="Password of the `admin` account created on the first "
+                                "start; empty means generate one and print it once.")
+    token_service: str = Field(default="moorage-registry", description="The `service` name in the token "
+                               "challenge and the `aud` of registry tokens.")
+    token_issuer: str = Field(default="moorage-token-service", description="The `iss` of registry tokens.")
+    token_lifetime_minutes: int = Field(default=30, description="How long a registry bearer token lives.")
+    refresh_token_days: int = Field(default=30, description="How long an OAuth2 refresh token (access_type="
+                                    "offline) lives.")
+    robot_name_prefix: str = Field(default="robot$", description="Prefix of robot account names.")
+    robot_default_duration_days: int = Field(default=30, description="Robot lifetime when a create request "
+                                             "gives no duration (-1 never expires).")
+    project_creation_restriction: str = Field(default="adminonly", description="Who may create projects: "
+                                              "`adminonly` or `everyone` (any logged-in user).")
+    login_max_failures: int = Field(default=10, description="Failed logins per account, and per client address, "
+                                    "within the window before further attempts are refused.")
+    login_failure_window_seconds: int = Field(default=300, description="Window (and lockout) for failed logins.")
+    node_credential_max_ttl_seconds: int = Field(default=4 * 3600, description="Longest lifetime of a node "
+                                                 "pull credential from /api/v2.0/node-credentials.")
     config: Path | None = Field(default=None, description="TOML file to read settings from.")
 
     @property
