@@ -11,11 +11,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Router
+from starlette.routing import Mount, Router
 
 from moorage import logs
+from moorage.api.app import create_api
+from moorage.auth.audit_sink import AuditSink
+from moorage.auth.context import AuthContext
+from moorage.auth.registry_authorizer import TokenAuthorizer
+from moorage.auth.token_service import routes as token_routes
 from moorage.blobs.filesystem import FilesystemDriver
-from moorage.core.events import NullSink
+from moorage.core.events import SafeSink
 from moorage.core.uploads import UploadService
 from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
@@ -32,9 +37,13 @@ def build_context(settings: Settings) -> RegistryContext:
     store = MetaStore(settings.database)
     model = RegistryModel(store)
     driver = FilesystemDriver(settings.data_dir)
-    return RegistryContext(settings=settings, store=store, model=model, driver=driver,
-                           uploads=UploadService(store, model, driver), authorizer=OpenAuthorizer(),
-                           events=NullSink())
+    auth = AuthContext.build(settings, store, model)
+    authorizer = TokenAuthorizer(auth) if settings.auth_enabled else OpenAuthorizer()
+    context = RegistryContext(settings=settings, store=store, model=model, driver=driver,
+                              uploads=UploadService(store, model, driver), authorizer=authorizer,
+                              events=SafeSink(AuditSink(store, auth.audit)))
+    context.auth = auth  # type: ignore[attr-defined]  # the token service and /api/v2.0 share it
+    return context
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
@@ -66,18 +75,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.registry = build_context(settings)
+        app.state.auth = app.state.registry.auth
         try:
             yield
         finally:
             app.state.registry.store.dispose()
 
+    api = create_api(settings)
     app = Starlette(
-        routes=routes(),
+        routes=[*token_routes(), Mount("/api/v2.0", app=api), *routes()],
         lifespan=lifespan,
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error,
                             Exception: _unexpected},
         middleware=[Middleware(logs.AccessLogMiddleware)] if settings.access_log else [],
     )
+    api.state = app.state  # one state: the API reads the context the lifespan builds
     assert isinstance(app.router, Router)
     app.router.redirect_slashes = False
     return app

@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from moorage.app import build_context
+from moorage.auth.bootstrap import bootstrap
 from moorage.meta.migrate import upgrade
 from moorage.settings import Settings
 
@@ -21,6 +22,7 @@ def prepare(settings: Settings) -> None:
     context = build_context(settings)
     try:
         upgrade(context.store)
+        bootstrap(settings, context.store, console.print)
         purged = context.uploads.purge_stale(settings.upload_ttl_hours * 3600)
         if purged:
             console.print(f"moorage: removed {purged} upload(s) untouched for {settings.upload_ttl_hours} h")

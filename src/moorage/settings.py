@@ -59,8 +59,10 @@ class Settings(BaseSettings):
                                              "gives no duration (-1 never expires).")
     project_creation_restriction: str = Field(default="adminonly", description="Who may create projects: "
                                               "`adminonly` or `everyone` (any logged-in user).")
-    login_max_failures: int = Field(default=10, description="Failed logins per account, and per client address, "
-                                    "within the window before further attempts are refused.")
+    login_max_failures: int = Field(default=10, description="Failed logins per account within the window "
+                                    "before further attempts on that account are refused.")
+    login_max_failures_per_address: int = Field(default=100, description="Failed logins from one client "
+                                                "address within the window before it is refused.")
     login_failure_window_seconds: int = Field(default=300, description="Window (and lockout) for failed logins.")
     node_credential_max_ttl_seconds: int = Field(default=4 * 3600, description="Longest lifetime of a node "
                                                  "pull credential from /api/v2.0/node-credentials.")

@@ -60,7 +60,11 @@ class MoorageServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def project(self, name: str, public: bool = False) -> str:
-        """Make sure project ``name`` exists; returns its name."""
+        """Make sure project ``name`` exists (created by the admin through the API); returns its name."""
+        with httpx.Client(base_url=f"{self.url}/api/v2.0", auth=("admin", ADMIN_PASSWORD), timeout=30) as api:
+            response = api.post("/projects", json={"project_name": name,
+                                                   "metadata": {"public": str(public).lower()}})
+            assert response.status_code in (201, 409), response.text
         return name
 
     def client(self) -> httpx.Client:

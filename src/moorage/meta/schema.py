@@ -78,3 +78,106 @@ uploads = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# -- identity, projects and audit (issue 4) -----------------------------------------------------------
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(255), nullable=False, unique=True),
+    sa.Column("email", sa.String(255), nullable=False, server_default=""),
+    sa.Column("realname", sa.String(255), nullable=False, server_default=""),
+    sa.Column("comment", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("sysadmin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+projects = sa.Table(
+    "projects", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: Harbor's ProjectMetadata (string values) as JSON, ``public`` included for round-tripping.
+    sa.Column("metadata_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+project_members = sa.Table(
+    "project_members", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("role_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "user_id", name="uq_project_members_project_user"),
+    sa.Index("ix_project_members_user", "user_id"),
+)
+
+robots = sa.Table(
+    "robots", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    #: Stored without the prefix, as Harbor does: ``<project>+<name>`` or ``<name>``.
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.String(1024), nullable=False, server_default=""),
+    sa.Column("secret_hash", sa.String(255), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("duration", sa.Integer, nullable=False),
+    #: Epoch seconds, -1 never.
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    #: Harbor's RobotPermission list as JSON.
+    sa.Column("permissions_json", sa.Text, nullable=False),
+    sa.Column("creator_ref", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+#: Token signing keys: created once, so every worker and replica signs and verifies with the same key.
+signing_keys = sa.Table(
+    "signing_keys", metadata,
+    sa.Column("kid", sa.String(128), primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("private_pem", sa.Text, nullable=False),
+    sa.Column("public_pem", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+#: Failed-login counters per account and per client address, shared by all workers.
+login_failures = sa.Table(
+    "login_failures", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+)
+
+#: OAuth2 refresh tokens (access_type=offline), stored as SHA-256 so a database leak reveals none.
+refresh_tokens = sa.Table(
+    "refresh_tokens", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(300), nullable=False),
+    sa.Column("service", sa.String(255), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(300), nullable=False),
+    #: ``project/repo:tag`` or ``project/repo@digest`` (Harbor's resource), or the account for logins.
+    sa.Column("resource", sa.String(1024), nullable=False),
+    sa.Column("resource_type", sa.String(32), nullable=False),
+    sa.Column("operation", sa.String(32), nullable=False),
+    sa.Column("project", sa.String(255), nullable=True),
+    sa.Column("client", sa.String(64), nullable=True),
+    sa.Column("op_time", sa.Float, nullable=False),
+    sa.Index("ix_audit_log_project", "project", "op_time"),
+    sa.Index("ix_audit_log_time", "op_time"),
+)
