@@ -20,7 +20,7 @@ from moorage.auth.context import AuthContext
 from moorage.auth.registry_authorizer import TokenAuthorizer
 from moorage.auth.token_service import routes as token_routes
 from moorage.blobs.filesystem import FilesystemDriver
-from moorage.core.events import SafeSink
+from moorage.core.events import BatchingSink
 from moorage.core.uploads import UploadService
 from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
@@ -41,7 +41,7 @@ def build_context(settings: Settings) -> RegistryContext:
     authorizer = TokenAuthorizer(auth) if settings.auth_enabled else OpenAuthorizer()
     context = RegistryContext(settings=settings, store=store, model=model, driver=driver,
                               uploads=UploadService(store, model, driver), authorizer=authorizer,
-                              events=SafeSink(AuditSink(store, auth.audit)))
+                              events=BatchingSink(AuditSink(store, auth.audit).write))
     context.auth = auth  # type: ignore[attr-defined]  # the token service and /api/v2.0 share it
     return context
 
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await app.state.registry.events.close()
             app.state.registry.store.dispose()
 
     api = create_api(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from tests.api.harbor import PASSWORD, add_member, api, assert_error, make_project, make_user, push_image
 from tests.support.moorage import MoorageServer
+from tests.support.procs import wait_until
 
 
 def test_repositories_artifacts_tags(moorage: MoorageServer) -> None:
@@ -42,9 +43,14 @@ def test_repositories_artifacts_tags(moorage: MoorageServer) -> None:
         assert registry.get(f"/v2/{project}/team/app/manifests/v1").status_code == 404
         assert admin.delete(base).status_code == 200
         assert admin.get(f"/projects/{project}/repositories").json() == []
-        ops = [(e["operation"], e["resource"]) for e in admin.get(f"/projects/{project}/logs",
-                                                                   params={"page_size": 100}).json()]
-        assert ("push", f"{project}/team/app:v1") in ops and any(op == "delete" for op, _ in ops)
+        def logged() -> list[tuple[str, str]]:
+            entries = admin.get(f"/projects/{project}/logs", params={"page_size": 100}).json()
+            ops = [(e["operation"], e["resource"]) for e in entries]
+            return ops if ("push", f"{project}/team/app:v1") in ops and any(op == "delete" for op, _ in ops) \
+                else []
+
+        # Registry events reach the audit log in batches, a fraction of a second after the fact.
+        wait_until(logged, timeout=5, what="push and delete in the project's audit log")
 
 
 def test_audit_logs_record_pulls_and_failed_logins(moorage: MoorageServer) -> None:
@@ -53,8 +59,13 @@ def test_audit_logs_record_pulls_and_failed_logins(moorage: MoorageServer) -> No
         push_image(registry, f"{project}/app", "v1")
         assert registry.get(f"/v2/{project}/app/manifests/v1").status_code == 200
         httpx.get(f"{moorage.url}/v2/", auth=("ghost-user", "Wrong-Passw0rd"))
-        logs = admin.get("/audit-logs", params={"page_size": 100}).json()
-        assert {"pull", "push"} <= {e["operation"] for e in logs if e["resource"].startswith(f"{project}/")}
+
+        def recorded() -> list[dict[str, str]]:
+            logs = admin.get("/audit-logs", params={"page_size": 100}).json()
+            seen = {e["operation"] for e in logs if e["resource"].startswith(f"{project}/")}
+            return logs if {"pull", "push"} <= seen else []
+
+        logs = wait_until(recorded, timeout=5, what="the push and the pull in the audit log")
         assert any(e["operation"] == "login_failed" and e["username"] == "ghost-user" for e in logs)
         assert "Wrong-Passw0rd" not in str(logs)
         assert admin.get("/audit-logs", params={"q": "operation=pull", "page_size": 100}).json()[0][

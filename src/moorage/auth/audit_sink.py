@@ -1,12 +1,18 @@
-"""Records registry events (push, pull, delete) in the audit log."""
+"""Records registry events (push, pull, delete) in the audit log, a batch per transaction."""
 
 from __future__ import annotations
 
 from moorage.core.events import Event
-from moorage.meta.audit import AuditModel
+from moorage.meta.audit import AuditModel, AuditRecord
 from moorage.meta.store import MetaStore
 
-_OPERATIONS = {"push": "push", "pull": "pull", "delete": "delete"}
+
+def _record(event: Event) -> AuditRecord:
+    separator = "@" if event.reference.startswith("sha") and ":" in event.reference else ":"
+    project = event.repository.split("/", 1)[0] if "/" in event.repository else None
+    return AuditRecord(username=event.operator or "anonymous",
+                       resource=f"{event.repository}{separator}{event.reference}", resource_type="artifact",
+                       operation=event.action, project=project, client=event.client)
 
 
 class AuditSink:
@@ -14,9 +20,5 @@ class AuditSink:
         self.store = store
         self.audit = audit
 
-    async def emit(self, event: Event) -> None:
-        separator = "@" if event.reference.startswith("sha") and ":" in event.reference else ":"
-        resource = f"{event.repository}{separator}{event.reference}"
-        project = event.repository.split("/", 1)[0] if "/" in event.repository else None
-        await self.store.run(self.audit.record, event.operator or "anonymous", resource, "artifact",
-                             _OPERATIONS.get(event.action, event.action), project, event.client)
+    async def write(self, events: list[Event]) -> None:
+        await self.store.run(self.audit.record_many, [_record(e) for e in events])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,16 @@ class IssuedToken:
 
 
 class TokenCodec:
+    #: Verified tokens remembered per process. A token is immutable and only its expiry changes its
+    #: verdict, so a hit needs no signature check: clients reuse one token for hundreds of requests,
+    #: and an ECDSA verification costs more than the whole rest of a manifest GET.
+    CACHE_SIZE = 4096
+
     def __init__(self, keys: KeyRing, issuer: str, service: str) -> None:
         self.keys = keys
         self.issuer = issuer
         self.service = service
+        self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> str:
         kid, private = self.keys.signing_key()
@@ -50,6 +57,19 @@ class TokenCodec:
         return IssuedToken(self._sign(claims), float(now), lifetime)
 
     def verify(self, token: str, audience: str | None = None) -> dict[str, Any]:
+        key = (token, audience or self.service)
+        claims = self._verified.get(key)
+        if claims is not None:
+            if claims["exp"] + LEEWAY_SECONDS > time.time():
+                return claims
+            del self._verified[key]
+        claims = self._verify(token, audience)
+        self._verified[key] = claims
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str, audience: str | None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:

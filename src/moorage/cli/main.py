@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "moorage.cli.init",
     "moorage.cli.tls",
     "moorage.cli.node_config",
+    "moorage.cli.admin",
 ]
 
 for _name in COMMAND_MODULES:

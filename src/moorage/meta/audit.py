@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 
@@ -23,16 +23,30 @@ class AuditEntry:
     op_time: float
 
 
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    username: str
+    resource: str
+    resource_type: str
+    operation: str
+    project: str | None
+    client: str | None
+    op_time: float = field(default_factory=time.time)
+
+
 class AuditModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
 
     def record(self, username: str, resource: str, resource_type: str, operation: str, project: str | None,
                client: str | None) -> None:
+        self.record_many([AuditRecord(username, resource, resource_type, operation, project, client)])
+
+    def record_many(self, records: list[AuditRecord]) -> None:
+        if not records:
+            return
         with self.store.write() as conn:
-            conn.execute(audit_log.insert().values(username=username, resource=resource, resource_type=resource_type,
-                                                   operation=operation, project=project, client=client,
-                                                   op_time=time.time()))
+            conn.execute(audit_log.insert(), [asdict(r) for r in records])
 
     def entries(self, projects: list[str] | None = None) -> list[AuditEntry]:
         """Newest first; ``projects`` limits to those projects (None: everything)."""

@@ -83,17 +83,19 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except HarborUnreachable as exc:
             raise fail(exc.message) from None
         except HarborAPIError as exc:
-            hint = ""
-            if exc.status == 401:
-                hint = " (check the credentials: moorage admin login SERVER)"
-            elif exc.status == 404 and exc.code == "NOT_FOUND" and "not found" not in exc.message.lower():
-                hint = " (not found)"
+            if not exc.status:  # no HTTP exchange happened (TLS set-up): the message says it all
+                raise fail(exc.message) from None
+            hint = " (check the credentials: moorage admin login SERVER)" if exc.status == 401 else ""
             rid = f" [request id {exc.request_id}]" if exc.request_id else ""
             raise fail(f"{exc.message}{hint} ({exc.code}, HTTP {exc.status}){rid}") from None
         except ConfigError as exc:
             raise fail(str(exc), 2) from None
         except OSError as exc:
             raise fail(str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            # A server that is not (quite) Harbor-shaped: say so instead of dumping a traceback.
+            raise fail(f"the server's answer was not understood ({type(exc).__name__}: {exc}); "
+                       "is --server a moorage or Harbor API?") from None
 
     return wrapper
 

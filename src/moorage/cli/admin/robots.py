@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -87,13 +88,14 @@ def find_robot(client: HarborClient, ref: str, project: str | None = None) -> di
     raise HarborAPIError(404, "NOT_FOUND", f"robot {ref} not found{hint}")
 
 
-def _print_secret_once(name: str, secret: str, what: str) -> None:
+def _print_secret_once(name: str, secret: str, what: str, server: str) -> None:
     typer.echo(f"{what}. Its secret is shown ONLY NOW; store it (it cannot be read back later):")
     typer.echo(f"  name:   {name}")
     typer.echo(f"  secret: {secret}")
     if "$" in name:
+        registry = urlsplit(server).netloc or "REGISTRY"
         typer.echo(f"The '$' belongs to the name: in a shell, single-quote it, e.g. "
-                   f"docker login REGISTRY -u '{name}' --password-stdin")
+                   f"docker login {registry} -u '{name}' --password-stdin")
 
 
 @app.command("list")
@@ -158,12 +160,13 @@ def create(
             "duration": duration, "disable": False, "permissions": permissions}
     with open_client(server, username, password_stdin, insecure, ca_file) as client:
         created = client.create_robot(body)
+        server_url = client.server
     if as_json:
         print_json(created)
         return
     full = str(created.get("name", name))
     _print_secret_once(full, str(created.get("secret", "")),
-                       f"Created robot account {full} (id {created.get('id')}, expires {expires(created)})")
+                       f"Created robot account {full} (id {created.get('id')}, expires {expires(created)})", server_url)
 
 
 @app.command()
@@ -219,11 +222,12 @@ def refresh(
     with open_client(server, username, password_stdin, insecure, ca_file) as client:
         found = find_robot(client, robot, project)
         answer = client.refresh_robot_secret(int(found["id"]))
+        server_url = client.server
     full = str(found.get("name", robot))
     if as_json:
         print_json({"id": found.get("id"), "name": full, **answer})
         return
-    _print_secret_once(full, str(answer.get("secret", "")), f"New secret for robot account {full}")
+    _print_secret_once(full, str(answer.get("secret", "")), f"New secret for robot account {full}", server_url)
 
 
 def _set_disabled(robot: str, project: str | None, disabled: bool, connection: tuple[Any, ...]) -> None:
