@@ -58,6 +58,15 @@ class Upload:
     offset: int
 
 
+# The pull path's lookups, as plain SQL: they run thousands of times a second (see MetaStore.fetch_one).
+_REPO_ID = "(SELECT id FROM repositories WHERE name = :repo)"
+_MANIFEST_BY_TAG = ("SELECT m.digest, m.media_type, m.content FROM tags t JOIN manifests m ON m.id = t.manifest_id "
+                    f"WHERE t.repository_id = {_REPO_ID} AND t.name = :tag")
+_MANIFEST_BY_DIGEST = ("SELECT digest, media_type, content FROM manifests "
+                       f"WHERE repository_id = {_REPO_ID} AND digest = :digest")
+_BLOB_SIZE = ("SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest "
+              f"WHERE rb.repository_id = {_REPO_ID} AND rb.digest = :digest")
+
 _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
 
 
@@ -88,12 +97,8 @@ class RegistryModel:
     # -- blobs ----------------------------------------------------------------------------------
     def blob_size(self, repo: str, digest: str) -> int | None:
         """Size of a blob linked into ``repo``, or None."""
-        query = (sa.select(blobs.c.size)
-                 .join(repository_blobs, repository_blobs.c.digest == blobs.c.digest)
-                 .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-                 .where(repositories.c.name == repo, blobs.c.digest == digest))
-        with self.store.read() as conn:
-            return conn.execute(query).scalar()
+        row = self.store.fetch_one(_BLOB_SIZE, {"repo": repo, "digest": digest})
+        return row[0] if row else None
 
     def global_blob_size(self, digest: str) -> int | None:
         with self.store.read() as conn:
@@ -123,18 +128,11 @@ class RegistryModel:
 
     # -- manifests ------------------------------------------------------------------------------
     def manifest_by_tag(self, repo: str, tag: str) -> StoredManifest | None:
-        query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
-                 .join(tags, tags.c.manifest_id == manifests.c.id)
-                 .where(tags.c.repository_id == _repo_id, tags.c.name == tag))
-        with self.store.read() as conn:
-            row = conn.execute(query, {"repo": repo}).first()
+        row = self.store.fetch_one(_MANIFEST_BY_TAG, {"repo": repo, "tag": tag})
         return StoredManifest(*row) if row else None
 
     def manifest_by_digest(self, repo: str, digest: str) -> StoredManifest | None:
-        query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
-                 .where(manifests.c.repository_id == _repo_id, manifests.c.digest == digest))
-        with self.store.read() as conn:
-            row = conn.execute(query, {"repo": repo}).first()
+        row = self.store.fetch_one(_MANIFEST_BY_DIGEST, {"repo": repo, "digest": digest})
         return StoredManifest(*row) if row else None
 
     def missing_references(self, repo: str, blob_refs: Iterable[str],

@@ -8,6 +8,8 @@ PostgreSQL needs none of that and gets plain transactions.
 from __future__ import annotations
 
 import functools
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -44,12 +46,30 @@ class MetaStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._local = threading.local()
         if self.is_sqlite:
             self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=8, max_overflow=32,
                                            connect_args={"check_same_thread": False, "timeout": 30})
             _configure_sqlite(self.engine)
         else:
             self.engine = sa.create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+
+    def fetch_one(self, sql: str, params: dict[str, Any]) -> Any:
+        """One row of a hot, single-statement read written as SQL with ``:name`` parameters.
+
+        On SQLite this bypasses SQLAlchemy's statement machinery (which costs ~200 µs against the
+        query's ~7 µs) through a plain connection per thread in autocommit mode, so every statement
+        reads the latest committed state.
+        """
+        if not self.is_sqlite:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.text(sql), params).first()
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = sqlite3.connect(self.engine.url.database or "", isolation_level=None, check_same_thread=False)
+            raw.execute("PRAGMA busy_timeout=30000")
+            self._local.raw = raw
+        return raw.execute(sql, params).fetchone()
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
