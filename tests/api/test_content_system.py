@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from tests.api.harbor import PASSWORD, add_member, api, assert_error, make_project, make_user, push_image
 from tests.support.moorage import MoorageServer
 from tests.support.procs import wait_until

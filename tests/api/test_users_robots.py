@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from tests.api.harbor import PASSWORD, api, assert_error, make_project, make_robot, make_user, unique
 from tests.support.moorage import MoorageServer
 

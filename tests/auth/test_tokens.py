@@ -13,6 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from tests.api.harbor import PASSWORD, add_member, api, make_project, make_robot, make_user, push_image
 from tests.support.moorage import MoorageServer
 

@@ -21,6 +21,7 @@ import httpx
 import pytest
 import yaml
 from kubernetes import client, config
+
 from tests.support.clients import Containerd, Skopeo
 from tests.support.images import ImageInfo
 from tests.support.kubeapi import KubeAPIServer, running

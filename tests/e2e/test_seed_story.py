@@ -9,6 +9,7 @@ import sqlite3
 import time
 
 import httpx
+
 from tests.api.harbor import PASSWORD, add_member, api, make_project, make_robot, make_user, unique
 from tests.support.clients import DockerCli, Skopeo
 from tests.support.images import ImageInfo

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 from kubernetes import client, config
-from tests.support.kubeapi import KubeAPIServer, label_matches, running
 
 from moorage.client.auth import Credentials
 from moorage.kube.apply import KubeError, KubeWriter
@@ -34,6 +33,7 @@ from moorage.kube.pull_secret import (
     tracking_selector,
 )
 from moorage.kube.secrets import RegistryAuth, dockerconfigjson
+from tests.support.kubeapi import KubeAPIServer, label_matches, running
 
 ROBOT = "robot$test-1+pull-k8s"
 

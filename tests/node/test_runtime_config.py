@@ -42,7 +42,7 @@ def test_containerd_hosts_toml_names_server_capabilities_and_ca(tmp_path: Path) 
     apply_plan(plan)
     directory = tmp_path / "etc/containerd/certs.d/registry.example:5000"
     hosts = tomllib.loads((directory / "hosts.toml").read_text())
-    assert hosts == {"server": "https://registry.example:5000",
+    assert hosts == {"server": "https://registry.example:5000", "ca": str(directory / "ca.crt"),
                      "host": {"https://registry.example:5000": {
                          "capabilities": ["pull", "resolve"], "ca": str(directory / "ca.crt")}}}
     assert (directory / "ca.crt").read_text() == CA_PEM

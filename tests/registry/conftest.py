@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support.moorage import MoorageServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import httpx
+
 from tests.registry.conftest import assert_error, digest_of, push_blob
 
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from tests.registry.conftest import OCI_MANIFEST, digest_of, image_manifest
 from tests.support.moorage import MoorageServer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+
 from tests.registry.conftest import OCI_MANIFEST, assert_error, push_image
 from tests.support.moorage import MoorageServer
 

@@ -6,6 +6,7 @@ import json
 import os
 
 import httpx
+
 from tests.registry.conftest import (
     OCI_INDEX,
     OCI_MANIFEST,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+
 from tests.registry.conftest import OCI_INDEX, OCI_MANIFEST, assert_error, digest_of, push_blob, push_image
 
 

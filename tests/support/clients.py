@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.support.images import ImageInfo, IndexInfo
 from tests.support.procs import ManagedProcess, free_port, require_tool, unmount_under, wait_until
 
@@ -253,12 +254,10 @@ def write_hosts_toml(hosts_dir: Path, host: str, *, ca: Path | None = None, skip
                      plain_http: bool = False) -> Path:
     """Write ``HOSTS_DIR/HOST/hosts.toml`` (containerd's per-registry config) for ``ctr --hosts-dir``."""
     scheme = "http" if plain_http else "https"
-    lines = [f'server = "{scheme}://{host}"', "", f'[host."{scheme}://{host}"]',
-             '  capabilities = ["pull", "resolve", "push"]']
-    if ca is not None:
-        lines.append(f'  ca = "{ca}"')
-    if skip_verify:
-        lines.append("  skip_verify = true")
+    trust = ([f'ca = "{ca}"'] if ca is not None else []) + (["skip_verify = true"] if skip_verify else [])
+    # The trust goes on the `server` fallback host too, as `moorage node-config` writes it.
+    lines = [f'server = "{scheme}://{host}"', *trust, "", f'[host."{scheme}://{host}"]',
+             '  capabilities = ["pull", "resolve", "push"]', *(f"  {t}" for t in trust)]
     path = Path(hosts_dir) / host / "hosts.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

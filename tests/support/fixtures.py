@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
+
 from tests.support.clients import Containerd, Distribution, DockerCli, Dockerd, Podman, Skopeo
 from tests.support.images import ImageInfo, IndexInfo, build_image, build_multiplatform
 from tests.support.procs import ToolMissing

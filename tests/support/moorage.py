@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import ssl
 import sys
 from pathlib import Path
 
 import httpx
+
 from tests.support.procs import ManagedProcess, free_port, wait_until
 
 ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
@@ -14,11 +16,13 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
 class MoorageServer:
     def __init__(self, data_dir: Path, workers: int = 2, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, tls: bool = False) -> None:
         self.data_dir = data_dir
         self.workers = workers
         self.port = port or free_port()
         self.env = env or {}
+        #: HTTPS with moorage's own CA (``ca_file``) instead of ``--plain-http``.
+        self.tls = tls
         self.process: ManagedProcess | None = None
 
     @property
@@ -27,7 +31,17 @@ class MoorageServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the server certificate (exists once a TLS server has started)."""
+        return self.data_dir / "tls" / "ca.crt"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx needs to trust this server (raises until a TLS server has written its CA)."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else True
 
     @property
     def log_path(self) -> Path:
@@ -36,14 +50,15 @@ class MoorageServer:
     def start(self) -> None:
         env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD, **self.env}
         command = [sys.executable, "-m", "moorage.cli.main", "serve", "--data-dir", str(self.data_dir),
-                   "--listen", self.host, "--plain-http", "--workers", str(self.workers)]
+                   "--listen", self.host, "--plain-http" if not self.tls else "--tls", "--workers", str(self.workers)]
         self.process = ManagedProcess(command, log_path=self.log_path, env=env)
         self.process.start()
         wait_until(self._ready, timeout=30, what=f"moorage on {self.host}", process=self.process)
 
     def _ready(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401)
+            # The CA file appears during startup, so it is read on every poll.
+            return httpx.get(f"{self.url}/v2/", timeout=1, verify=self.verify).status_code in (200, 401)
         except httpx.HTTPError:
             return False
 
@@ -61,7 +76,8 @@ class MoorageServer:
 
     def project(self, name: str, public: bool = False) -> str:
         """Make sure project ``name`` exists (created by the admin through the API); returns its name."""
-        with httpx.Client(base_url=f"{self.url}/api/v2.0", auth=("admin", ADMIN_PASSWORD), timeout=30) as api:
+        with httpx.Client(base_url=f"{self.url}/api/v2.0", auth=("admin", ADMIN_PASSWORD), timeout=30,
+                          verify=self.verify) as api:
             response = api.post("/projects", json={"project_name": name,
                                                    "metadata": {"public": str(public).lower()}})
             assert response.status_code in (201, 409), response.text
@@ -69,4 +85,4 @@ class MoorageServer:
 
     def client(self) -> httpx.Client:
         """An HTTP client speaking to the registry as the admin (Basic auth, accepted on /v2/)."""
-        return httpx.Client(base_url=self.url, auth=("admin", ADMIN_PASSWORD), timeout=60)
+        return httpx.Client(base_url=self.url, auth=("admin", ADMIN_PASSWORD), timeout=60, verify=self.verify)

@@ -11,7 +11,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from tests.tls.tls_support import SRC, require_tool, run
 
 from moorage.tls.addresses import local_ip_addresses
 from moorage.tls.ca import load_ca, new_key
@@ -23,6 +22,7 @@ from moorage.tls.certs import (
     renew_server_certificate,
     server_paths,
 )
+from tests.tls.tls_support import SRC, require_tool, run
 
 HOSTNAMES = ["registry.example", "Harbor.Corp.Example."]
 IPS = ["192.168.2.250", "10.1.2.3", "fd00:1::5"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from tests.tls.tls_support import granian_tls, https_get, require_tool, run, tls_handshake
 
 from moorage.tls.ca import create_ca, key_pem, load_ca, new_key
 from moorage.tls.certs import ServerCertPaths, build_server_certificate, ensure_server_certificate
+from tests.tls.tls_support import granian_tls, https_get, require_tool, run, tls_handshake
 
 # The exact text Go's crypto/x509 produces; the seed saw it with 192.168.2.250 in place of 127.0.0.1.
 GO_NO_IP_SANS = "x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs"

@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from moorage.node.runtime_config import containerd_config_snippet
+from moorage.tls.certs import ServerCertPaths, ensure_server_certificate
 from tests.tls.tls_support import (
     build_oci_layout,
     free_port,
@@ -22,9 +25,6 @@ from tests.tls.tls_support import (
     running,
     tls_ready,
 )
-
-from moorage.node.runtime_config import containerd_config_snippet
-from moorage.tls.certs import ServerCertPaths, ensure_server_certificate
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +123,10 @@ def test_containerd_pulls_through_generated_hosts_toml(tls_registry, pushed: str
     plan = node_config(*base, "--apply")
     assert plan["restart_needed"] is False, plan["notes"]
     hosts_toml = certs_dir / registry / "hosts.toml"
+    ca_line = f'ca = "{certs_dir / registry / "ca.crt"}"'
     assert hosts_toml.read_text() == (
-        f'server = "https://{registry}"\n\n[host."https://{registry}"]\n'
-        f'  capabilities = ["pull", "resolve"]\n  ca = "{certs_dir / registry / "ca.crt"}"\n')
+        f'server = "https://{registry}"\n{ca_line}\n\n[host."https://{registry}"]\n'
+        f'  capabilities = ["pull", "resolve"]\n  {ca_line}\n')
     assert (certs_dir / registry / "ca.crt").read_bytes() == paths.ca.read_bytes()
 
     pull = [ctr, "--address", str(sock), "--namespace", "moorage-test", "images", "pull"]

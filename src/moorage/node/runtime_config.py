@@ -219,15 +219,18 @@ def _containerd(plan: RuntimePlan, reg: RegistryAddress, ca_pem: str | None) -> 
     certs_dir = plan.root / "etc/containerd/certs.d"
     for name in reg.directory_names():
         server = f"https://{reg.hostport}"
-        lines = [f"server = {_toml_str(server)}", "", f"[host.{_toml_str(server)}]",
-                 '  capabilities = ["pull", "resolve"]']
         if plan.insecure:
-            lines.append("  skip_verify = true")
+            trust = "skip_verify = true"
         else:
             assert ca_pem is not None
             ca_rel = f"etc/containerd/certs.d/{name}/ca.crt"
-            lines.append(f"  ca = {_toml_str(str(plan.root / ca_rel))}")
+            trust = f"ca = {_toml_str(str(plan.root / ca_rel))}"
             plan.files.append(NodeFile(ca_rel, ca_pem, purpose=f"CA containerd trusts for {name}"))
+        # containerd tries the [host] entries, then falls back to `server` as a host of its own: the
+        # trust must be on both, or a failure on the first (say a 404) is reported as an x509 error
+        # from the fallback, which is exactly the misdiagnosis moorage exists to prevent.
+        lines = [f"server = {_toml_str(server)}", trust, "", f"[host.{_toml_str(server)}]",
+                 '  capabilities = ["pull", "resolve"]', f"  {trust}"]
         plan.files.append(NodeFile(f"etc/containerd/certs.d/{name}/hosts.toml", "\n".join(lines) + "\n",
                                    purpose=f"containerd host config for {name}"))
     _containerd_status(plan, certs_dir)

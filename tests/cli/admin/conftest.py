@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 from tests.support.procs import wait_until
 

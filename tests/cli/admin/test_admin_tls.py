@@ -11,11 +11,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from moorage.tls import server_paths
 from tests.cli.admin.conftest import Cli, cli_env
 from tests.support.moorage import ADMIN_PASSWORD
 from tests.support.procs import ManagedProcess, free_port, wait_until
-
-from moorage.tls import server_paths
 
 
 @pytest.fixture(scope="module")

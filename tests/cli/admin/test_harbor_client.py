@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
-from tests.support.procs import free_port
 
 from moorage.client.harbor import (
     API_PREFIX,
@@ -15,6 +13,8 @@ from moorage.client.harbor import (
     parse_link_header,
     repo_seg,
 )
+from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
+from tests.support.procs import free_port
 
 
 @pytest.fixture
