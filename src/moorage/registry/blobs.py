@@ -7,36 +7,35 @@ import os
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from moorage.meta.registry import StoredManifest
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import registry
 from moorage.registry.errors import BlobUnknown
 from moorage.registry.reference import parse_digest
 
 
-async def _size_or_404(request: Request) -> tuple[str, str, int, bool]:
-    """Return (repo, digest, size, is_manifest); manifests are readable as blobs too, as clients expect."""
+async def _locate(request: Request) -> tuple[str, str, int, StoredManifest | None]:
+    """(repo, digest, size, manifest): a blob linked into the repository, or one of its manifests,
+    which clients may also read through the blob endpoint."""
     ctx = registry(request)
     repo = request.path_params["name"]
     digest = str(parse_digest(request.path_params["digest"]))
     size = await ctx.store.query(ctx.model.blob_size, repo, digest)
     if size is not None:
-        return repo, digest, size, False
+        return repo, digest, size, None
     manifest = await ctx.store.query(ctx.model.manifest_by_digest, repo, digest)
     if manifest is not None:
-        return repo, digest, len(manifest.content), True
+        return repo, digest, len(manifest.content), manifest
     raise BlobUnknown(f"blob {digest} is not in repository {repo}", detail={"digest": digest})
 
 
 async def get(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
-    repo, digest, _, is_manifest = await _size_or_404(request)
+    repo, digest, _, manifest = await _locate(request)
     headers = {"Docker-Content-Digest": digest, "Accept-Ranges": "bytes", "ETag": f'"{digest}"',
                "Cache-Control": "max-age=31536000"}
-    if is_manifest:
-        manifest = await ctx.store.query(ctx.model.manifest_by_digest, repo, digest)
-        assert manifest is not None
+    if manifest is not None:
         return Response(manifest.content, media_type=manifest.media_type, headers=headers)
-    path = ctx.driver.local_path(digest)
+    path = registry(request).driver.local_path(digest)
     try:
         # A stat is a microsecond syscall; doing it here spares FileResponse a thread hop to do it.
         stat = os.stat(path)
@@ -47,7 +46,7 @@ async def get(request: Request, principal: Principal) -> Response:
 
 
 async def head(request: Request, principal: Principal) -> Response:
-    _, digest, size, _ = await _size_or_404(request)
+    _, digest, size, _ = await _locate(request)
     return Response(status_code=200, headers={
         "Docker-Content-Digest": digest, "Content-Length": str(size), "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream", "ETag": f'"{digest}"'})
