@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Router
 
@@ -63,6 +63,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error.response(head=request.method == "HEAD")
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # Nobody is left to read an answer; 499 (as nginx logs it) tells operators the client hung up.
+    log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return InternalError().response(head=request.method == "HEAD")
@@ -87,7 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*token_routes(), Mount("/api/v2.0", app=api), *routes()],
         lifespan=lifespan,
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error,
-                            Exception: _unexpected},
+                            ClientDisconnect: _client_gone, Exception: _unexpected},
         middleware=[Middleware(logs.AccessLogMiddleware)] if settings.access_log else [],
     )
     api.state = app.state  # one state: the API reads the context the lifespan builds

@@ -63,9 +63,13 @@ class MoorageServer:
             return False
 
     def stop(self) -> None:
+        """Stop the server by its PID, then hold it to the rule that whatever the tests sent, it never
+        answered with a 5xx nor logged a traceback."""
         if self.process is not None:
             self.process.stop()
             self.process = None
+        errors = self.server_errors()
+        assert not errors, f"moorage answered 5xx or logged a traceback ({self.log_path}):\n" + "\n".join(errors[:20])
 
     def restart(self) -> None:
         self.stop()
@@ -73,6 +77,11 @@ class MoorageServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def server_errors(self) -> list[str]:
+        """Access-log lines of requests that got a 5xx, and any traceback: bad input must never cause one."""
+        return [line for line in self.log().splitlines()
+                if '"status": 5' in line or line.startswith("Traceback") or '"exception"' in line]
 
     def project(self, name: str, public: bool = False) -> str:
         """Make sure project ``name`` exists (created by the admin through the API); returns its name."""
