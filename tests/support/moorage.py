@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -16,18 +17,25 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
 class MoorageServer:
     def __init__(self, data_dir: Path, workers: int = 2, port: int | None = None,
-                 env: dict[str, str] | None = None, tls: bool = False) -> None:
+                 env: dict[str, str] | None = None, tls: bool = False, bind_host: str = "127.0.0.1",
+                 launcher: Sequence[str] = (), extra_args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
         self.workers = workers
+        #: Where it listens and is reached; another address only for a test host of our own (tests.support.netns).
+        self.bind_host = bind_host
         self.port = port or free_port()
         self.env = env or {}
         #: HTTPS with moorage's own CA (``ca_file``) instead of ``--plain-http``.
         self.tls = tls
+        #: Prefix for the command, e.g. ``NetnsHost.exec_argv([])`` to run it inside a test host's namespace.
+        self.launcher = list(launcher)
+        #: More ``moorage serve`` options, e.g. ``["--ip", "10.233.7.2"]``.
+        self.extra_args = list(extra_args)
         self.process: ManagedProcess | None = None
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.bind_host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -49,8 +57,9 @@ class MoorageServer:
 
     def start(self) -> None:
         env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD, **self.env}
-        command = [sys.executable, "-m", "moorage.cli.main", "serve", "--data-dir", str(self.data_dir),
-                   "--listen", self.host, "--plain-http" if not self.tls else "--tls", "--workers", str(self.workers)]
+        command = [*self.launcher, sys.executable, "-m", "moorage.cli.main", "serve", "--data-dir",
+                   str(self.data_dir), "--listen", self.host, "--plain-http" if not self.tls else "--tls",
+                   "--workers", str(self.workers), *self.extra_args]
         self.process = ManagedProcess(command, log_path=self.log_path, env=env)
         self.process.start()
         wait_until(self._ready, timeout=30, what=f"moorage on {self.host}", process=self.process)

@@ -219,7 +219,7 @@ CAUSES: tuple[Cause, ...] = (
                     r"pull access denied(?: for (?P<repository>[^\s,]+))?",
                     r"insufficient_scope",
                     r"\b403 Forbidden",
-                    r"unauthorized to access repository: (?P<repository>[^,\s]+), action: pull"),
+                    r"unauthorized to access repository: (?P<repository>[^,\s]+), action: (?:pull|push|delete)"),
     ),
     Cause(
         id="unauthorized",
