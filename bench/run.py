@@ -90,6 +90,9 @@ def run_workload(ctx: Context, workload: ModuleType, servers: dict[str, Server |
         try:
             if isinstance(server, str):
                 raise ServerUnavailable(server)
+            # Start every server's window with clean page cache writeback: otherwise the gigabytes one
+            # server left dirty (distribution never fsyncs) are flushed during the next one's measurement.
+            os.sync()
             samples = workload.measure(ctx, server)
         except ServerUnavailable as exc:
             samples = {m.key: Sample(None, note=str(exc).splitlines()[0]) for m in workload.METRICS}
