@@ -100,10 +100,6 @@ class RegistryModel:
         row = self.store.fetch_one(_BLOB_SIZE, {"repo": repo, "digest": digest})
         return row[0] if row else None
 
-    def global_blob_size(self, digest: str) -> int | None:
-        with self.store.read() as conn:
-            return conn.execute(sa.select(blobs.c.size).where(blobs.c.digest == digest)).scalar()
-
     def link_blob(self, repo: str, digest: str, size: int) -> None:
         now = time.time()
         with self.store.write() as conn:

@@ -128,7 +128,3 @@ class TooManyRequests(RegistryError):
 
 class InternalError(RegistryError):
     code, status, default_message = "UNKNOWN", 500, "internal error; the registry logged the details"
-
-
-class Unavailable(RegistryError):
-    code, status, default_message = "UNAVAILABLE", 503, "the registry is temporarily unavailable; retry"
