@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -62,6 +63,41 @@ def test_no_partial_blob_is_ever_visible(own_server: MoorageServer) -> None:
         client.patch(location, content=data[500_000:], headers={"Content-Range": f"500000-{len(data) - 1}"})
         assert client.put(location, params={"digest": digest_of(data)}).status_code == 201
         assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+
+
+def test_a_client_gone_after_megabytes_leaves_nothing_half_written(own_server: MoorageServer) -> None:
+    """Cut off while several batches of a big chunk are being written and hashed: the session stays at
+    its last acknowledged byte, a retry from there completes, and a cut-off monolithic push leaves no file."""
+    repo = own_server.project("library") + "/cut-off"
+    data = os.urandom(12 * 1024 * 1024)
+    first = 1024 * 1024
+
+    def broken_body(start: int, stop: int):
+        for offset in range(start, stop, 256 * 1024):
+            yield data[offset:offset + 256 * 1024]
+        raise ConnectionAbortedError("client went away mid-chunk")
+
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        client.patch(location, content=data[:first], headers={"Content-Range": f"0-{first - 1}"})
+        with pytest.raises(ConnectionAbortedError):
+            client.patch(location, content=broken_body(first, 9 * 1024 * 1024))
+        assert client.get(location).headers["Range"] == f"0-{first - 1}"
+        client.patch(location, content=data[first:], headers={"Content-Range": f"{first}-{len(data) - 1}"})
+        assert client.put(location, params={"digest": digest_of(data)}).status_code == 201
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+
+        other = os.urandom(len(data))
+        with pytest.raises(ConnectionAbortedError):
+            client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(other)},
+                        content=broken_body(0, 9 * 1024 * 1024))
+    with own_server.client() as client:
+        assert client.head(f"/v2/{repo}/blobs/{digest_of(other)}").status_code == 404
+    # The server notices the cut-off on its own time; give it a moment to discard the file.
+    deadline = time.monotonic() + 10
+    while list((own_server.data_dir / "uploads").iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list((own_server.data_dir / "uploads").iterdir()) == []
 
 
 def test_concurrent_pushes_of_the_same_layers_and_tag_end_consistent(own_server: MoorageServer) -> None:

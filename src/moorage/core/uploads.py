@@ -8,13 +8,15 @@ worker, or after a restart) the acknowledged prefix is hashed once from the file
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, BinaryIO
 
 import anyio.to_thread
 
@@ -27,6 +29,24 @@ from moorage.registry.reference import Digest
 log = logging.getLogger("moorage.uploads")
 
 _READ_SIZE = 4 * 1024 * 1024
+# Big enough that a thread hop is cheap next to the work it carries; small enough that two batches
+# per upload (one being received, one being written) stay a few MiB.
+_BATCH_SIZE = 2 * 1024 * 1024
+
+
+def _write_all(fh: BinaryIO, batch: list[bytes]) -> None:
+    for chunk in batch:
+        fh.write(chunk)
+
+
+def _hash_all(hasher: Any, batch: list[bytes]) -> None:
+    for chunk in batch:
+        hasher.update(chunk)
+
+
+async def _settle(futures: list[Future[None]]) -> None:
+    for future in futures:
+        await asyncio.wrap_future(future)
 
 
 class _Hashers:
@@ -57,6 +77,9 @@ class UploadService:
         self.model = model
         self.driver = driver
         self.hashers = _Hashers()
+        # One thread per stage is enough for one upload; more let concurrent uploads proceed together.
+        self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-write")
+        self._hasher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-hash")
 
     @staticmethod
     def new_id() -> str:
@@ -109,16 +132,38 @@ class UploadService:
         return offset
 
     async def _write(self, upload_id: str, offset: int, body: AsyncIterator[bytes], hasher: Any) -> int:
-        # Small buffered writes on the loop are cheaper than a thread hop per network chunk.
+        """Stream ``body`` to the upload file while hashing it.
+
+        The network chunks are gathered into batches; while the loop receives the next batch, one
+        thread writes the previous one and another hashes it (both release the GIL), so receiving,
+        writing and hashing run side by side instead of one after another on the loop.
+        """
         written = 0
         fh = self.driver.open_upload(upload_id, offset)
+        batch: list[bytes] = []
+        batched = 0
+        in_flight: list[Future[None]] = []
         try:
             async for chunk in body:
-                if chunk:
-                    fh.write(chunk)
-                    hasher.update(chunk)
-                    written += len(chunk)
+                if not chunk:
+                    continue
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= _BATCH_SIZE:
+                    await _settle(in_flight)
+                    in_flight = [self._writer.submit(_write_all, fh, batch),
+                                 self._hasher.submit(_hash_all, hasher, batch)]
+                    written += batched
+                    batch, batched = [], 0
+            await _settle(in_flight)
+            if batch:
+                _write_all(fh, batch)
+                _hash_all(hasher, batch)
+                written += batched
         finally:
+            # The file must not be closed under a batch still being written (its fd could be reused).
+            for future in in_flight:
+                future.exception()
             fh.close()
         return written
 
