@@ -64,6 +64,8 @@ class Context:
     password: str
     log: Callable[[str], None]
     moorage_workers: int = 0
+    # Where servers keep data when a workload measures the registries rather than this machine's disk.
+    memory_dir: Path | None = None
     workload: str = ""
     peak_rss: dict[str, dict[str, int]] = field(default_factory=dict)
     peak_pss: dict[str, dict[str, int]] = field(default_factory=dict)

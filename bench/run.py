@@ -30,7 +30,7 @@ from bench.config import FULL, QUICK, Sizes
 from bench.harness import Context, LoadError, Sample
 from bench.procmon import machine_ticks
 from bench.registry import RegistryError
-from bench.servers import Server, ServerUnavailable, start_distribution, start_moorage
+from bench.servers import Server, ServerUnavailable, start_server
 from bench.workloads import auth, blob_pull, blob_push, listing, manifests, pushes, storm
 
 WORKLOADS: list[ModuleType] = [blob_pull, blob_push, manifests, auth, storm, pushes, listing]
@@ -72,9 +72,7 @@ def versions() -> dict[str, str]:
 def start(name: str, ctx: Context) -> Server | str:
     """The server with authentication off (workload 4 starts its own authenticated twin), or why not."""
     try:
-        if name == "distribution":
-            return start_distribution(ctx.workdir / name)
-        return start_moorage(ctx.workdir / name, ctx.password, auth=False, workers=ctx.moorage_workers)
+        return start_server(name, ctx.workdir / name, ctx.password, workers=ctx.moorage_workers)
     except (ServerUnavailable, OSError, RegistryError) as exc:
         log(f"{name} unavailable: {exc}")
         return f"not available: {str(exc).splitlines()[0]}"
@@ -117,6 +115,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for latest.json and latest.md")
     parser.add_argument("--workdir", type=Path, default=None, help="scratch directory (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (server data, logs)")
+    parser.add_argument("--memory-dir", type=Path, default=Path("/dev/shm"),
+                        help="a memory-backed directory (tmpfs) for workload 2's in-memory servers")
     parser.add_argument("--moorage-workers", type=int, default=0, help="moorage --workers (0 = one per core)")
     return parser.parse_args(argv)
 
@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="moorage-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = Context(sizes=sizes, workdir=workdir, password=secrets.token_urlsafe(16), log=log,
-                  moorage_workers=args.moorage_workers)
+                  moorage_workers=args.moorage_workers,
+                  memory_dir=args.memory_dir if args.memory_dir.is_dir() else None)
     started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     t0 = time.perf_counter()
     servers: dict[str, Server | str] = {}

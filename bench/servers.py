@@ -157,6 +157,13 @@ def start_moorage(workdir: Path, password: str, auth: bool, workers: int = 0) ->
     return server
 
 
+def start_server(name: str, workdir: Path, password: str, *, auth: bool = False, workers: int = 0) -> Server:
+    """Either registry by name; ``auth`` switches authentication on (htpasswd, or moorage's token service)."""
+    if name == "distribution":
+        return start_distribution(workdir, ("bench", password) if auth else None)
+    return start_moorage(workdir, password, auth=auth, workers=workers)
+
+
 def ensure_project(server: Server, project: str) -> list[str]:
     """Create the project repositories live in (moorage requires one before a push); notes on failure."""
     assert server.credentials is not None

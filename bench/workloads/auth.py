@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from bench.harness import Context, wrk_sample
 from bench.registry import Registry
-from bench.servers import Server, ServerUnavailable, start_distribution, start_moorage
+from bench.servers import Server, ServerUnavailable, start_server
 from bench.workloads.base import Metric, Sample, Target
 from bench.workloads.manifests import REPO, manifest_samples
 
@@ -22,15 +22,9 @@ METRICS = [
 ]
 
 
-def start_auth_server(ctx: Context, name: str) -> Server:
-    workdir = ctx.workdir / f"{name}-auth"
-    if name == "distribution":
-        return start_distribution(workdir, ("bench", ctx.password))
-    return start_moorage(workdir, ctx.password, auth=True, workers=ctx.moorage_workers)
-
-
 def measure(ctx: Context, server: Server) -> dict[str, Sample]:
-    auth_server = start_auth_server(ctx, server.name)
+    auth_server = start_server(server.name, ctx.workdir / f"{server.name}-auth", ctx.password, auth=True,
+                               workers=ctx.moorage_workers)
     try:
         registry = Registry(auth_server.url, auth_server.credentials)
         challenge = registry.challenge()
