@@ -13,7 +13,7 @@ GiB = 1024 * MiB
 @dataclass(frozen=True)
 class Sizes:
     blob_bytes: int = 1 * GiB
-    pull_repeats: int = 3
+    pull_repeats: int = 5
     parallel_streams: int = 8
     parallel_repeats: int = 2
     push_repeats: int = 3
