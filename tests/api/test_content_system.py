@@ -47,11 +47,11 @@ def test_repositories_artifacts_tags(moorage: MoorageServer) -> None:
         def logged() -> list[tuple[str, str]]:
             entries = admin.get(f"/projects/{project}/logs", params={"page_size": 100}).json()
             ops = [(e["operation"], e["resource"]) for e in entries]
-            return ops if ("push", f"{project}/team/app:v1") in ops and any(op == "delete" for op, _ in ops) \
+            return ops if ("create", f"{project}/team/app:v1") in ops and any(op == "delete" for op, _ in ops) \
                 else []
 
         # Registry events reach the audit log in batches, a fraction of a second after the fact.
-        wait_until(logged, timeout=5, what="push and delete in the project's audit log")
+        wait_until(logged, timeout=5, what="the push (create) and delete in the project's audit log")
 
 
 def test_audit_logs_record_pulls_and_failed_logins(moorage: MoorageServer) -> None:
@@ -64,7 +64,7 @@ def test_audit_logs_record_pulls_and_failed_logins(moorage: MoorageServer) -> No
         def recorded() -> list[dict[str, str]]:
             logs = admin.get("/audit-logs", params={"page_size": 100}).json()
             seen = {e["operation"] for e in logs if e["resource"].startswith(f"{project}/")}
-            return logs if {"pull", "push"} <= seen else []
+            return logs if {"pull", "create"} <= seen else []
 
         logs = wait_until(recorded, timeout=5, what="the push and the pull in the audit log")
         assert any(e["operation"] == "login_failed" and e["username"] == "ghost-user" for e in logs)
