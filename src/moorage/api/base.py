@@ -302,8 +302,12 @@ def page_args(call: Call) -> tuple[int, int]:
 def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] = lambda x: x) -> Response:
     """One page of ``items`` with ``X-Total-Count`` and Harbor's ``Link`` (``" , "``-separated)."""
     page, size = page_args(call)
-    total = len(items)
-    chosen = items[(page - 1) * size: page * size]
+    return page_response(call, len(items), [render(item) for item in items[(page - 1) * size: page * size]])
+
+
+def page_response(call: Call, total: int, chosen: list[Any]) -> Response:
+    """The page ``page_args`` named, already chosen (by the caller or its database), out of ``total``."""
+    page, size = page_args(call)
     links = []
     others = [(k, v) for k, v in call.request.query_params.multi_items() if k not in ("page", "page_size")]
     path = call.request.url.path
@@ -318,7 +322,7 @@ def paginate(call: Call, items: list[Any], render: Callable[[Any], Any] = lambda
     headers = {"X-Total-Count": str(total)}
     if links:
         headers["Link"] = " , ".join(links)
-    return JSONResponse([render(item) for item in chosen], headers=headers)
+    return JSONResponse(chosen, headers=headers)
 
 
 def listing(call: Call, items: list[dict[str, Any]], aliases: dict[str, str] | None = None,

@@ -10,25 +10,78 @@ import sqlalchemy as sa
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 import moorage
-from moorage.api.base import PAGED, BadRequest, Call, Forbidden, iso, listing, operation
+from moorage.api.base import (
+    PAGED,
+    BadRequest,
+    Call,
+    Filter,
+    Forbidden,
+    int_param,
+    iso,
+    operation,
+    page_args,
+    page_response,
+    parse_q,
+)
 from moorage.api.models import NodeCredentialRequest
 from moorage.api.projects import can, project_by_name, render, visible_projects
 from moorage.auth import rbac
-from moorage.meta.audit import AuditEntry
+from moorage.meta.audit import COLUMNS, CONDITION_KINDS, AuditEntry, Condition
 
 
 def render_log(entry: AuditEntry) -> dict[str, Any]:
     return {"id": entry.id, "username": entry.username, "resource": entry.resource,
-            "resource_type": entry.resource_type, "operation": entry.operation, "op_time": iso(entry.op_time),
-            "_op_time": entry.op_time}
+            "resource_type": entry.resource_type, "operation": entry.operation, "op_time": iso(entry.op_time)}
 
 
-def _strip(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if not k.startswith("_")}
+def _moment(value: str) -> float | None:
+    """A bound of an ``op_time`` range: Harbor's ``2006-01-02 15:04:05`` (UTC), ISO 8601, or Unix seconds."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"op_time bound {value!r} is not a time: use 2006-01-02 15:04:05, ISO 8601 or "
+                         "Unix seconds") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
-def _logs(call: Call, entries: list[AuditEntry]) -> Response:
-    return listing(call, [render_log(e) for e in entries], {"op_time": "_op_time"}, render=_strip)
+def _condition(f: Filter) -> Condition:
+    if f.key not in COLUMNS:
+        raise BadRequest(f"cannot filter the audit log by {f.key!r}; use one of {', '.join(COLUMNS)}")
+    if f.kind not in CONDITION_KINDS:
+        raise BadRequest(f"{f.key}=(...) matches all of several values, which one field cannot; "
+                         f"use {f.key}={{...}} for any of them")
+    if f.key == "op_time":
+        if f.kind != "range":
+            raise BadRequest("filter op_time by a range: op_time=[2006-01-02 15:04:05~2006-01-03 00:00:00]")
+        return Condition(f.key, f.kind, tuple(_moment(v) for v in f.values))
+    if f.key == "id":
+        values = tuple(int_param(v, "id") if v else None for v in f.values)
+        return Condition(f.key, f.kind, values)
+    return Condition(f.key, f.kind, f.values)
+
+
+def _order(sort: str | None) -> list[tuple[str, bool]]:
+    order = []
+    for key in (k.strip() for k in (sort or "").split(",") if k.strip()):
+        name = key.lstrip("-")
+        if name not in COLUMNS:
+            raise BadRequest(f"cannot sort the audit log by {name!r}; use one of {', '.join(COLUMNS)}")
+        order.append((name, key.startswith("-")))
+    return order
+
+
+async def _logs(call: Call, projects: list[str] | None) -> Response:
+    page, size = page_args(call)
+    conditions = [_condition(f) for f in parse_q(call.query("q"))]
+    total, entries = await call.auth.store.run(call.auth.audit.page, projects, conditions,
+                                               _order(call.query("sort")), (page - 1) * size, size)
+    return page_response(call, total, [render_log(e) for e in entries])
 
 
 @operation("GET", "/audit-logs", "Audit logs (all for administrators; project administrators: their projects)",
@@ -36,18 +89,15 @@ def _logs(call: Call, entries: list[AuditEntry]) -> Response:
 async def listAuditLogs(call: Call) -> Response:
     call.require_login()
     if call.subject.sysadmin:
-        entries = await call.auth.store.query(call.auth.audit.entries)
-    else:
-        projects = [p.name for p in await visible_projects(call) if can(call, p, "project", "update")]
-        entries = await call.auth.store.query(call.auth.audit.entries, projects)
-    return _logs(call, entries)
+        return await _logs(call, None)
+    return await _logs(call, [p.name for p in await visible_projects(call) if can(call, p, "project", "update")])
 
 
 @operation("GET", "/projects/{project_name}/logs", "Audit logs of a project", "project", response="AuditLog[]",
            params=[("project_name", "path", "string"), *PAGED])
 async def getLogs(call: Call) -> Response:
     project = await project_by_name(call, call.params["project_name"], "log", "list", "read the audit log")
-    return _logs(call, await call.auth.store.query(call.auth.audit.entries, [project.name]))
+    return await _logs(call, [project.name])
 
 
 @operation("GET", "/search", "Search projects and repositories", "search", response="Search",

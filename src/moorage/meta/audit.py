@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -34,6 +35,22 @@ class AuditRecord:
     op_time: float = field(default_factory=time.time)
 
 
+#: What the audit log can be filtered and sorted by, under Harbor's names.
+COLUMNS: dict[str, sa.Column[Any]] = {name: audit_log.c[name] for name in (
+    "id", "username", "resource", "resource_type", "operation", "op_time")}
+CONDITION_KINDS = ("exact", "fuzzy", "union", "range")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One filter on a column of ``COLUMNS``: exact (one value), fuzzy (a substring, any case), union (any
+    of the values) or range (low, high; either may be empty)."""
+
+    column: str
+    kind: str
+    values: tuple[Any, ...]
+
+
 class AuditModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
@@ -48,12 +65,34 @@ class AuditModel:
         with self.store.write() as conn:
             conn.execute(audit_log.insert(), [asdict(r) for r in records])
 
-    def entries(self, projects: list[str] | None = None) -> list[AuditEntry]:
-        """Newest first; ``projects`` limits to those projects (None: everything)."""
-        query = sa.select(audit_log.c.id, audit_log.c.username, audit_log.c.resource, audit_log.c.resource_type,
-                          audit_log.c.operation, audit_log.c.project, audit_log.c.client, audit_log.c.op_time) \
-            .order_by(audit_log.c.op_time.desc(), audit_log.c.id.desc())
+    def page(self, projects: list[str] | None, conditions: list[Condition], order: list[tuple[str, bool]],
+             offset: int, limit: int) -> tuple[int, list[AuditEntry]]:
+        """(how many entries match, one page of them), filtered, sorted and paged by the database: the log
+        grows with every pull, so it is never loaded whole. ``projects`` None means every project;
+        ``order`` is (column, descending) pairs, newest first when empty."""
+        where = [_clause(c) for c in conditions]
         if projects is not None:
-            query = query.where(audit_log.c.project.in_(projects))
+            where.append(audit_log.c.project.in_(projects))
+        ordering = [COLUMNS[name].desc() if descending else COLUMNS[name].asc() for name, descending in order]
+        query = sa.select(*COLUMNS.values(), audit_log.c.project, audit_log.c.client).where(*where) \
+            .order_by(*ordering, audit_log.c.op_time.desc(), audit_log.c.id.desc()).offset(offset).limit(limit)
         with self.store.read() as conn:
-            return [AuditEntry(*row) for row in conn.execute(query)]
+            total = conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*where)).scalar_one()
+            return total, [AuditEntry(id_, username, resource, resource_type, operation, project, client, op_time)
+                           for id_, username, resource, resource_type, operation, op_time, project, client
+                           in conn.execute(query)]
+
+
+def _clause(condition: Condition) -> sa.ColumnElement[bool]:
+    column = COLUMNS[condition.column]
+    values = condition.values
+    if condition.kind == "exact":
+        return column == values[0]
+    if condition.kind == "fuzzy":
+        return column.icontains(values[0], autoescape=True)
+    if condition.kind == "union":
+        return column.in_(values)
+    low, high = values
+    bounds = [column >= low] if low not in (None, "") else []
+    bounds += [column <= high] if high not in (None, "") else []
+    return sa.and_(sa.true(), *bounds)
