@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -26,7 +29,7 @@ from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
 from moorage.registry.authorizer import OpenAuthorizer
 from moorage.registry.context import RegistryContext
-from moorage.registry.errors import InternalError, NotFound, RegistryError, Unsupported
+from moorage.registry.errors import InternalError, NotFound, RegistryError, StorageFull, Unsupported
 from moorage.registry.routes import routes
 from moorage.settings import Settings, load_settings
 
@@ -69,6 +72,22 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+def _storage_full(exc: Exception) -> bool:
+    """The disk (or quota) ran out under a blob write or a database commit."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    cause = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    return isinstance(cause, sqlite3.Error) and getattr(cause, "sqlite_errorname", "") == "SQLITE_FULL"
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    if not _storage_full(exc):
+        raise exc
+    # Not a bug to trace but the operator's to fix: one line saying so.
+    log.warning("storage full during %s %s: %s", request.method, request.url.path, exc)
+    return StorageFull().response(head=request.method == "HEAD")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return InternalError().response(head=request.method == "HEAD")
@@ -93,7 +112,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*token_routes(), Mount("/api/v2.0", app=api), *routes()],
         lifespan=lifespan,
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error,
-                            ClientDisconnect: _client_gone, Exception: _unexpected},
+                            ClientDisconnect: _client_gone, OSError: _storage_error,
+                            sqlalchemy.exc.OperationalError: _storage_error, Exception: _unexpected},
         middleware=[Middleware(logs.AccessLogMiddleware)] if settings.access_log else [],
     )
     api.state = app.state  # one state: the API reads the context the lifespan builds

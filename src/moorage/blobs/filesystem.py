@@ -41,6 +41,13 @@ class _UploadFile(io.RawIOBase):
             self.flusher.submit(_flush, os.dup(self.fd))
         return len(data)
 
+    def truncate(self, size: int | None = None) -> int:
+        size = self.position if size is None else size
+        os.ftruncate(self.fd, size)
+        os.lseek(self.fd, size, os.SEEK_SET)
+        self.position = size
+        return size
+
     def close(self) -> None:
         if not self.closed:
             os.close(self.fd)

@@ -9,6 +9,7 @@ worker, or after a restart) the acknowledged prefix is hashed once from the file
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -143,6 +144,7 @@ class UploadService:
         batch: list[bytes] = []
         batched = 0
         in_flight: list[Future[None]] = []
+        completed = False
         try:
             async for chunk in body:
                 if not chunk:
@@ -160,10 +162,16 @@ class UploadService:
                 _write_all(fh, batch)
                 _hash_all(hasher, batch)
                 written += batched
+            completed = True
         finally:
-            # The file must not be closed under a batch still being written (its fd could be reused).
+            # The file must not be truncated or closed under a batch still being written.
             for future in in_flight:
                 future.exception()
+            if not completed:
+                # What came after the acknowledged offset only takes space, and a full disk is a
+                # likely reason the chunk failed.
+                with contextlib.suppress(OSError):
+                    fh.truncate(offset)
             fh.close()
         return written
 

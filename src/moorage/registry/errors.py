@@ -126,5 +126,10 @@ class TooManyRequests(RegistryError):
     code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
 
 
+class StorageFull(RegistryError):
+    code, status, default_message = "UNKNOWN", 507, ("the registry's storage is full (no space left on device); "
+                                                     "free space or grow its volume, then push again")
+
+
 class InternalError(RegistryError):
     code, status, default_message = "UNKNOWN", 500, "internal error; the registry logged the details"
