@@ -84,7 +84,8 @@ async def _storage_error(request: Request, exc: Exception) -> Response:
     if not _storage_full(exc):
         raise exc
     # Not a bug to trace but the operator's to fix: one line saying so.
-    log.warning("storage full during %s %s: %s", request.method, request.url.path, exc)
+    # The driver's own error, not SQLAlchemy's rendering of it, which carries the statement.
+    log.warning("storage full during %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
     return StorageFull().response(head=request.method == "HEAD")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.conftest import assert_error, digest_of
+from tests.registry.conftest import OCI_MANIFEST, assert_error, digest_of, image_manifest
 from tests.support.moorage import MoorageServer
 
 
@@ -48,6 +50,21 @@ def test_a_full_disk_answers_507_keeps_the_session_and_recovers(small_volume: Pa
             assert client.get(location).headers["Range"] == f"0-{first - 1}"
             uploads = list((server.data_dir / "uploads").iterdir())
             assert [f.stat().st_size for f in uploads] == [first]
+
+            # Filled to the last byte, the metadata database cannot commit a manifest either.
+            config = b'{"architecture":"amd64","os":"linux"}'
+            assert client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(config)},
+                               content=config).status_code == 201
+            manifest = json.dumps(image_manifest(config, [])).encode()
+            filler = small_volume / "filler"
+            with filler.open("wb") as fh, contextlib.suppress(OSError):
+                while True:
+                    fh.write(bytes(1024 * 1024))
+            assert_error(client.put(f"/v2/{repo}/manifests/v1", content=manifest,
+                                    headers={"Content-Type": OCI_MANIFEST}), 507, "UNKNOWN")
+            filler.unlink()
+            assert client.put(f"/v2/{repo}/manifests/v1", content=manifest,
+                              headers={"Content-Type": OCI_MANIFEST}).status_code == 201
 
             subprocess.run(["mount", "-o", "remount,size=200m", str(small_volume)], check=True)
             assert client.patch(location, content=data[first:],
