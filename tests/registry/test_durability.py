@@ -42,6 +42,25 @@ def test_upload_continues_after_a_server_restart(own_server: MoorageServer) -> N
         done = client.put(location, params={"digest": digest_of(data)})
         assert done.status_code == 201, done.text
         assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+    # The running hash was kept with the session: nothing had to be read back and hashed again.
+    assert "hashing its first" not in own_server.log()
+
+
+def test_chunks_on_fresh_connections_continue_the_hash_on_any_worker(own_server: MoorageServer) -> None:
+    repo = own_server.project("library") + "/any-worker"
+    data = os.urandom(8 * 1024 * 1024)
+    chunk = 512 * 1024
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    for start in range(0, len(data), chunk):
+        with own_server.client() as client:  # a new connection: any of the two workers may take it
+            response = client.patch(location, content=data[start:start + chunk],
+                                    headers={"Content-Range": f"{start}-{start + chunk - 1}"})
+            assert response.status_code == 202, response.text
+    with own_server.client() as client:
+        assert client.put(location, params={"digest": digest_of(data)}).status_code == 201
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").content == data
+    assert "hashing its first" not in own_server.log()
 
 
 def test_no_partial_blob_is_ever_visible(own_server: MoorageServer) -> None:
@@ -98,6 +117,29 @@ def test_a_client_gone_after_megabytes_leaves_nothing_half_written(own_server: M
     while list((own_server.data_dir / "uploads").iterdir()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert list((own_server.data_dir / "uploads").iterdir()) == []
+
+
+def test_two_requests_writing_one_session_at_once_cannot_mix_their_bytes(own_server: MoorageServer) -> None:
+    """Same start offset, different bytes, at the same moment (a retry racing the attempt it replaces):
+    one is taken, the other is told where the upload now stands, and the blob is exactly the winner's."""
+    repo = own_server.project("library") + "/racing-chunks"
+    first, second = os.urandom(256 * 1024), os.urandom(256 * 1024)
+    with own_server.client() as client:
+        location = client.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+
+    def send(body: bytes) -> tuple[int, str]:
+        with own_server.client() as client:
+            response = client.patch(location, content=body, headers={"Content-Range": f"0-{len(body) - 1}"})
+            return response.status_code, response.headers.get("Range", "")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(send, (first, second)))
+    assert sorted(status for status, _ in results) == [202, 416]
+    assert {held for _, held in results} == {f"0-{len(first) - 1}"}
+    winner = first if results[0][0] == 202 else second
+    with own_server.client() as client:
+        assert client.put(location, params={"digest": digest_of(winner)}).status_code == 201
+        assert client.get(f"/v2/{repo}/blobs/{digest_of(winner)}").content == winner
 
 
 def test_concurrent_pushes_of_the_same_layers_and_tag_end_consistent(own_server: MoorageServer) -> None:

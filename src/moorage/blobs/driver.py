@@ -7,6 +7,7 @@ reachable under a digest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -20,6 +21,10 @@ class BlobDriver(Protocol):
 
     def open_upload(self, upload_id: str, offset: int) -> BinaryIO:
         """The upload's temporary object opened for writing at ``offset``, anything past it dropped."""
+
+    def try_lock_upload(self, upload_id: str) -> Callable[[], None] | None:
+        """Hold the upload exclusively (across processes) and return what releases it; None if
+        another request holds it."""
 
     def read_upload(self, upload_id: str) -> BinaryIO:
         """The upload's bytes so far, for re-hashing when a session moves between processes."""

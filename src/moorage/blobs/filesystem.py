@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -89,6 +91,16 @@ class FilesystemDriver:
         os.ftruncate(fd, offset)
         os.lseek(fd, offset, os.SEEK_SET)
         return _UploadFile(fd, offset, self._flusher)  # type: ignore[return-value]
+
+    def try_lock_upload(self, upload_id: str) -> Callable[[], None] | None:
+        # flock on the upload file itself: shared by every worker on this host, gone with the file.
+        fd = os.open(self._upload_path(upload_id), os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return lambda: os.close(fd)
 
     def read_upload(self, upload_id: str) -> BinaryIO:
         return open(self._upload_path(upload_id), "rb")

@@ -1,9 +1,9 @@
 """Blob uploads: stream bytes to a private file while hashing them, then commit under the digest.
 
-The session (its id, repository and acknowledged offset) lives in the metadata store, so any worker
-process or replica can continue it. The running SHA-256 state cannot leave a process, so each
-process keeps the states of the sessions it served last; when a chunk lands elsewhere (another
-worker, or after a restart) the acknowledged prefix is hashed once from the file to catch up.
+The session (its id, repository, acknowledged offset and the running SHA-256 state) lives in the
+metadata store, so any worker process or replica can continue it where the last chunk stopped
+(``moorage.core.sha256state``). Where that state cannot be kept, the acknowledged prefix is hashed
+once from the file instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -22,14 +21,18 @@ from typing import Any, BinaryIO
 import anyio.to_thread
 
 from moorage.blobs.driver import BlobDriver
+from moorage.core import sha256state
 from moorage.meta.registry import RegistryModel, Upload
 from moorage.meta.store import MetaStore
-from moorage.registry.errors import BlobUploadInvalid, DigestInvalid, RangeNotSatisfiable
+from moorage.registry.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeNotSatisfiable
 from moorage.registry.reference import Digest
 
 log = logging.getLogger("moorage.uploads")
 
 _READ_SIZE = 4 * 1024 * 1024
+# How long a request waits for an earlier request on the same session (usually one the client gave
+# up on) to finish.
+_LOCK_WAIT_SECONDS = 30.0
 # Big enough that a thread hop is cheap next to the work it carries; small enough that two batches
 # per upload (one being received, one being written) stay a few MiB.
 _BATCH_SIZE = 2 * 1024 * 1024
@@ -50,34 +53,11 @@ async def _settle(futures: list[Future[None]]) -> None:
         await asyncio.wrap_future(future)
 
 
-class _Hashers:
-    """A bounded map of upload id -> (offset, running sha256) for sessions this process served."""
-
-    def __init__(self, limit: int = 256) -> None:
-        self.limit = limit
-        self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-
-    def take(self, upload_id: str, offset: int) -> Any | None:
-        state = self._states.pop(upload_id, None)
-        if state is not None and state[0] == offset:
-            return state[1]
-        return None
-
-    def keep(self, upload_id: str, offset: int, hasher: Any) -> None:
-        self._states[upload_id] = (offset, hasher)
-        while len(self._states) > self.limit:
-            self._states.popitem(last=False)
-
-    def drop(self, upload_id: str) -> None:
-        self._states.pop(upload_id, None)
-
-
 class UploadService:
     def __init__(self, store: MetaStore, model: RegistryModel, driver: BlobDriver) -> None:
         self.store = store
         self.model = model
         self.driver = driver
-        self.hashers = _Hashers()
         # One thread per stage is enough for one upload; more let concurrent uploads proceed together.
         self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-write")
         self._hasher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-hash")
@@ -92,7 +72,7 @@ class UploadService:
         return upload_id
 
     def _rehash(self, upload_id: str, offset: int, algorithm: str = "sha256") -> Any:
-        hasher = hashlib.new(algorithm)
+        hasher = sha256state.new() if algorithm == "sha256" else hashlib.new(algorithm)
         remaining = offset
         with self.driver.read_upload(upload_id) as fh:
             while remaining > 0:
@@ -105,32 +85,58 @@ class UploadService:
         return hasher
 
     async def _hasher_for(self, upload: Upload) -> Any:
-        hasher = self.hashers.take(upload.id, upload.offset)
+        """The session's SHA-256 so far: resumed from its saved state, or re-hashed from the file."""
+        hasher = sha256state.new(upload.hash_state) if upload.hash_state or upload.offset == 0 else None
         if hasher is None:
-            if upload.offset == 0:
-                return hashlib.sha256()
-            log.info("upload %s continued in a new process; hashing its first %d bytes once",
+            log.info("upload %s has no saved hash state here; hashing its first %d bytes once",
                      upload.id, upload.offset)
             hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset)
         return hasher
 
-    async def append(self, upload: Upload, body: AsyncIterator[bytes], start: int | None) -> int:
-        """Write a chunk at the upload's offset; returns the new acknowledged offset."""
-        if start is not None and start != upload.offset:
-            raise RangeNotSatisfiable(
-                f"chunk starts at byte {start} but the upload holds {upload.offset} bytes; "
-                f"send the next chunk from byte {upload.offset}", detail={"offset": upload.offset})
-        hasher = await self._hasher_for(upload)
-        written = await self._write(upload.id, upload.offset, body, hasher)
-        if written == 0:
-            self.hashers.keep(upload.id, upload.offset, hasher)
-            return upload.offset
-        offset = upload.offset + written
-        if not await self.store.run(self.model.advance_upload, upload.id, upload.offset, offset):
-            raise RangeNotSatisfiable("another request wrote to this upload at the same time; "
-                                      "GET the upload URL for its current offset")
-        self.hashers.keep(upload.id, offset, hasher)
-        return offset
+    async def receive(self, upload: Upload, body: AsyncIterator[bytes], start: int | None,
+                      digest: Digest | None = None) -> Upload:
+        """Write a chunk at the session's offset (a PATCH), and with ``digest`` verify and commit the
+        whole blob (the closing PUT); returns the advanced session.
+
+        One request at a time per session, across workers: a client that gave up on a chunk and
+        sent it again must not meet the first attempt still writing or cutting the file. The
+        session is read again once the lock is held, so every decision is made on its real offset.
+        """
+        async with self._exclusive(upload.id):
+            current = await self.store.run(self.model.get_upload, upload.id)
+            if current is None:
+                # Finished or cancelled while this request waited; the lock must not leave a file behind.
+                await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
+                raise BlobUploadUnknown(f"upload {upload.id} is unknown (finished, cancelled or expired); "
+                                        "start a new one with POST", detail={"uuid": upload.id})
+            if start is not None and start != current.offset:
+                raise RangeNotSatisfiable(
+                    f"chunk starts at byte {start} but the upload holds {current.offset} bytes; "
+                    f"send the next chunk from byte {current.offset}", detail={"offset": current.offset})
+            hasher = await self._hasher_for(current)
+            written = await self._write(current.id, current.offset, body, hasher)
+            advanced = Upload(current.id, current.repository, current.offset + written,
+                              sha256state.state_of(hasher) if written else current.hash_state)
+            if written and not await self.store.run(self.model.advance_upload, current.id, current.offset,
+                                                    advanced.offset, advanced.hash_state):
+                raise RangeNotSatisfiable("another request wrote to this upload at the same time; "
+                                          "GET the upload URL for its current offset")
+            if digest is not None:
+                await self.finish(advanced, digest, hasher)
+            return advanced
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, upload_id: str) -> AsyncIterator[None]:
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        while (release := self.driver.try_lock_upload(upload_id)) is None:
+            if time.monotonic() > deadline:
+                raise BlobUploadInvalid("another request is still writing to this upload; "
+                                        "GET the upload URL for its offset and retry")
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            release()
 
     async def _write(self, upload_id: str, offset: int, body: AsyncIterator[bytes], hasher: Any) -> int:
         """Stream ``body`` to the upload file while hashing it.
@@ -175,16 +181,17 @@ class UploadService:
             fh.close()
         return written
 
-    async def finish(self, upload: Upload, expected: Digest) -> int:
-        """Verify the whole upload against ``expected``, commit it and link it; returns its size."""
-        hasher = self.hashers.take(upload.id, upload.offset)
-        if expected.algorithm != "sha256" or hasher is None:
+    async def finish(self, upload: Upload, expected: Digest, hasher: Any = None) -> int:
+        """Verify the whole upload against ``expected``, commit it and link it; returns its size.
+        ``hasher`` is the upload's running SHA-256 when the caller holds it."""
+        if expected.algorithm != "sha256":
             # Only sha256 runs while streaming; other algorithms are checked once, at the end.
-            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset,
-                                                    expected.algorithm)
+            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset, expected.algorithm)
+        elif hasher is None:
+            hasher = await self._hasher_for(upload)
         actual = f"{expected.algorithm}:{hasher.hexdigest()}"
         if actual != str(expected):
-            await self.cancel(upload.id)
+            await self._discard(upload.id)
             raise DigestInvalid(f"the uploaded content has digest {actual}, not {expected}; "
                                 "the upload was discarded, push the blob again",
                                 detail={"expected": str(expected), "actual": actual})
@@ -195,18 +202,20 @@ class UploadService:
 
     async def monolithic(self, repo: str, body: AsyncIterator[bytes], expected: Digest) -> int:
         """A single-request upload: no session row, the temporary file is the whole state."""
-        upload = Upload(self.new_id(), repo, 0)
-        hasher = hashlib.sha256()
+        upload_id = self.new_id()
+        hasher = sha256state.new()
         try:
-            written = await self._write(upload.id, 0, body, hasher)
+            written = await self._write(upload_id, 0, body, hasher)
         except BaseException:
-            self.driver.discard_upload(upload.id)
+            self.driver.discard_upload(upload_id)
             raise
-        self.hashers.keep(upload.id, written, hasher)
-        return await self.finish(Upload(upload.id, repo, written), expected)
+        return await self.finish(Upload(upload_id, repo, written), expected, hasher)
 
     async def cancel(self, upload_id: str) -> None:
-        self.hashers.drop(upload_id)
+        async with self._exclusive(upload_id):
+            await self._discard(upload_id)
+
+    async def _discard(self, upload_id: str) -> None:
         await anyio.to_thread.run_sync(self.driver.discard_upload, upload_id)
         await self.store.run(self.model.delete_upload, upload_id)
 

@@ -56,6 +56,8 @@ class Upload:
     id: str
     repository: str
     offset: int
+    #: The running SHA-256 of the first ``offset`` bytes (``moorage.core.sha256state``), if kept.
+    hash_state: bytes | None = None
 
 
 # The pull path's lookups, as plain SQL: they run thousands of times a second (see MetaStore.fetch_one).
@@ -216,16 +218,17 @@ class RegistryModel:
 
     def get_upload(self, upload_id: str) -> Upload | None:
         with self.store.read() as conn:
-            row = conn.execute(sa.select(uploads.c.id, uploads.c.repository, uploads.c.offset)
+            row = conn.execute(sa.select(uploads.c.id, uploads.c.repository, uploads.c.offset, uploads.c.hash_state)
                                .where(uploads.c.id == upload_id)).first()
         return Upload(*row) if row else None
 
-    def advance_upload(self, upload_id: str, expected: int, offset: int) -> bool:
-        """Move the acknowledged offset forward, only if nobody else moved it meanwhile."""
+    def advance_upload(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None) -> bool:
+        """Move the acknowledged offset forward with the hash state at it, only if nobody else moved it
+        meanwhile."""
         with self.store.write() as conn:
             result = conn.execute(uploads.update().where(uploads.c.id == upload_id,
                                                          uploads.c.offset == expected)
-                                  .values(offset=offset, updated_at=time.time()))
+                                  .values(offset=offset, hash_state=hash_state, updated_at=time.time()))
             return result.rowcount > 0
 
     def delete_upload(self, upload_id: str) -> bool:

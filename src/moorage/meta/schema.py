@@ -75,6 +75,8 @@ uploads = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("repository", sa.String(255), nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
+    #: SHA-256 context after ``offset`` bytes, so any process can take the next chunk (migration 0003).
+    sa.Column("hash_state", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -12,7 +12,7 @@ from moorage.registry.access import Access
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import registry
 from moorage.registry.errors import BlobUploadInvalid, BlobUploadUnknown, RangeNotSatisfiable, SizeInvalid
-from moorage.registry.reference import parse_digest
+from moorage.registry.reference import Digest, parse_digest
 
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 
@@ -59,11 +59,13 @@ async def _session(request: Request) -> Upload:
     return upload
 
 
-async def _append(request: Request, upload: Upload) -> int:
+async def _receive(request: Request, digest: Digest | None = None) -> Upload:
+    upload = await _session(request)
     try:
-        return await registry(request).uploads.append(upload, request.stream(), _chunk_start(request))
+        return await registry(request).uploads.receive(upload, request.stream(), _chunk_start(request), digest)
     except RangeNotSatisfiable as exc:
-        exc.headers.update(_session_headers(upload.repository, upload.id, upload.offset))
+        offset = exc.detail.get("offset", upload.offset) if isinstance(exc.detail, dict) else upload.offset
+        exc.headers.update(_session_headers(upload.repository, upload.id, offset))
         raise
 
 
@@ -88,21 +90,17 @@ async def start(request: Request, principal: Principal) -> Response:
 
 
 async def patch(request: Request, principal: Principal) -> Response:
-    upload = await _session(request)
-    offset = await _append(request, upload)
-    return Response(status_code=202, headers=_session_headers(upload.repository, upload.id, offset))
+    advanced = await _receive(request)
+    return Response(status_code=202, headers=_session_headers(advanced.repository, advanced.id, advanced.offset))
 
 
 async def put(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
     digest_param = request.query_params.get("digest")
     if not digest_param:
         raise BlobUploadInvalid("closing an upload needs ?digest=<digest of the whole blob>")
     expected = parse_digest(digest_param)
-    upload = await _session(request)
-    offset = await _append(request, upload)
-    await ctx.uploads.finish(Upload(upload.id, upload.repository, offset), expected)
-    return _blob_created(upload.repository, str(expected))
+    advanced = await _receive(request, expected)
+    return _blob_created(advanced.repository, str(expected))
 
 
 async def status(request: Request, principal: Principal) -> Response:
