@@ -103,7 +103,7 @@ class UploadService:
         session is read again once the lock is held, so every decision is made on its real offset.
         """
         async with self._exclusive(upload.id):
-            current = await self.store.run(self.model.get_upload, upload.id)
+            current = await self.store.query(self.model.get_upload, upload.id)
             if current is None:
                 # Finished or cancelled while this request waited; the lock must not leave a file behind.
                 await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
