@@ -107,8 +107,7 @@ class UploadService:
             if current is None:
                 # Finished or cancelled while this request waited; the lock must not leave a file behind.
                 await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
-                raise BlobUploadUnknown(f"upload {upload.id} is unknown (finished, cancelled or expired); "
-                                        "start a new one with POST", detail={"uuid": upload.id})
+                raise BlobUploadUnknown.session(upload.id)
             if start is not None and start != current.offset:
                 raise RangeNotSatisfiable(
                     f"chunk starts at byte {start} but the upload holds {current.offset} bytes; "
@@ -181,14 +180,12 @@ class UploadService:
             fh.close()
         return written
 
-    async def finish(self, upload: Upload, expected: Digest, hasher: Any = None) -> int:
-        """Verify the whole upload against ``expected``, commit it and link it; returns its size.
-        ``hasher`` is the upload's running SHA-256 when the caller holds it."""
+    async def finish(self, upload: Upload, expected: Digest, hasher: Any) -> int:
+        """Verify the whole upload against ``expected`` (``hasher``: its running SHA-256), commit it and
+        link it; returns its size."""
         if expected.algorithm != "sha256":
             # Only sha256 runs while streaming; other algorithms are checked once, at the end.
             hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset, expected.algorithm)
-        elif hasher is None:
-            hasher = await self._hasher_for(upload)
         actual = f"{expected.algorithm}:{hasher.hexdigest()}"
         if actual != str(expected):
             await self._discard(upload.id)

@@ -54,6 +54,11 @@ class BlobUploadInvalid(RegistryError):
 class BlobUploadUnknown(RegistryError):
     code, status, default_message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
 
+    @classmethod
+    def session(cls, upload_id: str) -> BlobUploadUnknown:
+        return cls(f"upload {upload_id} is unknown (finished, cancelled or expired); start a new one with POST",
+                   detail={"uuid": upload_id})
+
 
 class RangeNotSatisfiable(BlobUploadInvalid):
     """An out-of-order chunk: 416 with the range the registry holds, so the client can resume."""

@@ -54,8 +54,7 @@ async def _session(request: Request) -> Upload:
     upload_id = request.path_params["upload_id"]
     upload = await ctx.store.query(ctx.model.get_upload, upload_id)
     if upload is None or upload.repository != request.path_params["name"]:
-        raise BlobUploadUnknown(f"upload {upload_id} is unknown (finished, cancelled or expired); "
-                                "start a new one with POST", detail={"uuid": upload_id})
+        raise BlobUploadUnknown.session(upload_id)
     return upload
 
 
