@@ -83,8 +83,8 @@ def _storage_full(exc: Exception) -> bool:
 async def _storage_error(request: Request, exc: Exception) -> Response:
     if not _storage_full(exc):
         raise exc
-    # Not a bug to trace but the operator's to fix: one line saying so.
-    # The driver's own error, not SQLAlchemy's rendering of it, which carries the statement.
+    # Not a bug to trace but the operator's to fix: one line saying so, with the driver's own error
+    # rather than SQLAlchemy's rendering of it, which carries the statement.
     log.warning("storage full during %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
     return StorageFull().response(head=request.method == "HEAD")
 
