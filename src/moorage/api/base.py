@@ -277,12 +277,13 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
     return (value is None, "" if value is None else value)
 
 
+def parse_sort(sort: str | None) -> list[tuple[str, bool]]:
+    """Harbor's ``sort``: comma-separated keys, ``-`` before one for descending; (key, descending) pairs."""
+    return [(key.lstrip("-"), key.startswith("-")) for key in (k.strip() for k in (sort or "").split(",")) if key]
+
+
 def apply_sort(items: list[dict[str, Any]], sort: str | None) -> list[dict[str, Any]]:
-    if not sort:
-        return items
-    for key in reversed([k.strip() for k in sort.split(",") if k.strip()]):
-        descending = key.startswith("-")
-        key = key.lstrip("-")
+    for key, descending in reversed(parse_sort(sort)):
         if items and key not in items[0]:
             raise BadRequest(f"cannot sort by {key!r}")
         items = sorted(items, key=lambda item, k=key: _sort_key(item.get(k)), reverse=descending)

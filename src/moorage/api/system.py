@@ -22,6 +22,7 @@ from moorage.api.base import (
     page_args,
     page_response,
     parse_q,
+    parse_sort,
 )
 from moorage.api.models import NodeCredentialRequest
 from moorage.api.projects import can, project_by_name, render, visible_projects
@@ -67,12 +68,10 @@ def _condition(f: Filter) -> Condition:
 
 
 def _order(sort: str | None) -> list[tuple[str, bool]]:
-    order = []
-    for key in (k.strip() for k in (sort or "").split(",") if k.strip()):
-        name = key.lstrip("-")
+    order = parse_sort(sort)
+    for name, _ in order:
         if name not in COLUMNS:
             raise BadRequest(f"cannot sort the audit log by {name!r}; use one of {', '.join(COLUMNS)}")
-        order.append((name, key.startswith("-")))
     return order
 
 
