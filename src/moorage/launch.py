@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 
 from granian.constants import Interfaces, Loops
+from granian.http import HTTP1Settings
 from granian.server import Server
+
+# How much one read off a connection may take (hyper's default is 408 KiB). Each read of a request
+# body is one hop from Granian's threads to the event loop: at 1 MiB a blob push makes 2.5 times fewer
+# and measured 10 to 20% faster. Larger gained a little more speed but cost ~15 MB of peak RSS per extra MiB
+# (buffers in flight), and this also bounds a request's headers (Go's default is 1 MiB too).
+_READ_LIMIT = 1024 * 1024
 
 
 def main(argv: list[str]) -> None:
@@ -25,6 +32,7 @@ def main(argv: list[str]) -> None:
         factory=True,
         log_access=False,
         backlog=2048,
+        http1_settings=HTTP1Settings(max_buffer_size=_READ_LIMIT),
         ssl_cert=Path(tls[0]) if tls else None,
         ssl_key=Path(tls[1]) if tls else None,
     ).serve()

@@ -34,8 +34,9 @@ _READ_SIZE = 4 * 1024 * 1024
 # up on) to finish.
 _LOCK_WAIT_SECONDS = 30.0
 # Big enough that a thread hop is cheap next to the work it carries; small enough that two batches
-# per upload (one being received, one being written) stay a few MiB.
-_BATCH_SIZE = 2 * 1024 * 1024
+# per upload (one being received, one being written) stay a few MiB. Granian hands over up to 1 MiB
+# per read (moorage.launch), so a batch is usually one read.
+_BATCH_SIZE = 1024 * 1024
 
 
 def _write_all(fh: BinaryIO, batch: list[bytes]) -> None:

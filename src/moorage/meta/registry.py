@@ -68,6 +68,8 @@ _MANIFEST_BY_DIGEST = ("SELECT digest, media_type, content FROM manifests "
                        f"WHERE repository_id = {_REPO_ID} AND digest = :digest")
 _BLOB_SIZE = ("SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest "
               f"WHERE rb.repository_id = {_REPO_ID} AND rb.digest = :digest")
+# Read twice by every chunk of a chunked push (before and under the session's lock).
+_UPLOAD = 'SELECT id, repository, "offset", hash_state FROM uploads WHERE id = :id'
 
 _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
 
@@ -217,9 +219,7 @@ class RegistryModel:
                                                  updated_at=now))
 
     def get_upload(self, upload_id: str) -> Upload | None:
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(uploads.c.id, uploads.c.repository, uploads.c.offset, uploads.c.hash_state)
-                               .where(uploads.c.id == upload_id)).first()
+        row = self.store.fetch_one(_UPLOAD, {"id": upload_id})
         return Upload(*row) if row else None
 
     def advance_upload(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None) -> bool:
