@@ -6,7 +6,9 @@ import os
 
 import httpx
 
+from moorage.blobs.stream import CHUNK
 from tests.registry.conftest import assert_error, digest_of, push_blob
+from tests.support.moorage import MoorageServer
 
 
 def test_pushed_blob_is_served_with_digest_length_and_ranges(client: httpx.Client, repo: str) -> None:
@@ -30,6 +32,21 @@ def test_pushed_blob_is_served_with_digest_length_and_ranges(client: httpx.Clien
 
     tail = client.get(f"/v2/{repo}/blobs/{digest}", headers={"Range": "bytes=99990-"})
     assert tail.status_code == 206 and tail.content == data[99990:]
+
+
+def test_a_blob_of_many_chunks_arrives_whole_and_a_client_hanging_up_midway_harms_nothing(
+        moorage: MoorageServer, client: httpx.Client, repo: str) -> None:
+    data = os.urandom(64 * CHUNK + 1)
+    digest = push_blob(client, repo, data)
+    with client.stream("GET", f"/v2/{repo}/blobs/{digest}") as response:
+        assert response.headers["Content-Length"] == str(len(data))
+        received = b"".join(response.iter_bytes())
+    assert digest_of(received) == digest
+
+    with moorage.client() as quitter, quitter.stream("GET", f"/v2/{repo}/blobs/{digest}") as response:
+        next(response.iter_raw(CHUNK))
+    assert client.get(f"/v2/{repo}/blobs/{digest}").content == data
+    assert moorage.server_errors() == []
 
 
 def test_a_blob_is_visible_only_in_repositories_that_link_it(client: httpx.Client, repo: str) -> None:

@@ -13,11 +13,15 @@ from typing import BinaryIO, Protocol
 
 
 class BlobDriver(Protocol):
+    #: Whether reads of ``local_path`` files say when they would wait for the disk (RWF_NOWAIT), so
+    #: the server may read cached blobs on its event loop (``moorage.blobs.stream``).
+    reads_say_when_they_would_block: bool
+
     def stat(self, digest: str) -> int | None:
         """Size in bytes of the committed blob, or None when absent."""
 
     def local_path(self, digest: str) -> Path:
-        """A path the server can send zero-copy (filesystem drivers)."""
+        """A path the server can read the committed blob from (filesystem drivers)."""
 
     def open_upload(self, upload_id: str, offset: int) -> BinaryIO:
         """The upload's temporary object opened for writing at ``offset``, anything past it dropped."""

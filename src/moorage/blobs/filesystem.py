@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from moorage.blobs.stream import reads_say_when_they_would_block
+
 
 class _UploadFile(io.RawIOBase):
     """An upload's file that starts flushing to disk while the upload is still arriving.
@@ -71,6 +73,7 @@ class FilesystemDriver:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.uploads.mkdir(parents=True, exist_ok=True)
         self._flusher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="moorage-flush")
+        self.reads_say_when_they_would_block = reads_say_when_they_would_block(self.blobs)
 
     def local_path(self, digest: str) -> Path:
         algorithm, _, hexpart = digest.partition(":")

@@ -1,0 +1,66 @@
+"""Sending a stored file from the event loop: read on the loop while the page cache holds it, in a
+thread only when the disk must be read.
+
+Granian's ``pathsend`` reads every 128 KiB on a blocking thread and copies it once more before the
+socket; reading cached pages straight from the loop measured 1.1-1.35 times as fast for one 1 GiB
+stream and about 10% faster for a 200-client storm. ``RWF_NOWAIT`` is what makes that safe: the
+kernel answers from the page cache or says it would have to wait, so the loop never stalls on a disk.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio.to_thread
+
+log = logging.getLogger("moorage.blobs")
+
+# pathsend's size too: Granian queues up to four chunks per response, so this bounds what a slow
+# client holds in memory. 64 KiB was slower than pathsend; 256 KiB and up cost more memory per stream.
+CHUNK = 128 * 1024
+
+
+def reads_say_when_they_would_block(directory: Path) -> bool:
+    """Whether files under ``directory`` honour ``RWF_NOWAIT`` (ext4, XFS, btrfs do; tmpfs does not)."""
+    if not hasattr(os, "RWF_NOWAIT"):
+        return False
+    with tempfile.TemporaryFile(dir=directory) as probe:
+        probe.write(b"\0")
+        probe.flush()
+        try:
+            os.preadv(probe.fileno(), [bytearray(1)], 0, os.RWF_NOWAIT)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+    return True
+
+
+async def file_chunks(file: io.FileIO, size: int, name: str) -> AsyncIterator[bytes]:
+    """The first ``size`` bytes of ``file`` in chunks; closes it when done (or when dropped unread)."""
+    fd = file.fileno()
+    buffer = memoryview(bytearray(CHUNK))
+    position = 0
+    try:
+        while position < size:
+            want = min(CHUNK, size - position)
+            try:
+                n = os.preadv(fd, [buffer[:want]], position, os.RWF_NOWAIT)
+                chunk = bytes(buffer[:n])
+            except BlockingIOError:
+                # Not cached: the kernel's read-ahead that this read starts keeps the next ones cached.
+                chunk = await anyio.to_thread.run_sync(os.pread, fd, want, position)
+            if not chunk:
+                # The response promised ``size`` bytes; ending early makes the client drop the
+                # connection instead of accepting a short blob.
+                log.error("%s holds %d bytes, fewer than the %d recorded for it", name, position, size)
+                return
+            position += len(chunk)
+            yield chunk
+    finally:
+        file.close()

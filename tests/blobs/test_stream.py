@@ -1,0 +1,60 @@
+"""Streaming a stored blob from the event loop: cached or cold, it arrives whole and in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from moorage.blobs.stream import CHUNK, file_chunks, reads_say_when_they_would_block
+
+
+def _collect(path: Path, size: int) -> list[bytes]:
+    async def run() -> list[bytes]:
+        return [chunk async for chunk in file_chunks(open(path, "rb", buffering=0), size, str(path))]
+    return asyncio.run(run())
+
+
+def _filesystem(path: Path) -> str:
+    return subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> tuple[Path, bytes]:
+    data = os.urandom(3 * CHUNK + 123)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    return path, data
+
+
+def test_a_cold_file_then_a_cached_one_stream_whole_in_bounded_chunks(blob: tuple[Path, bytes]) -> None:
+    path, data = blob
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+        # Out of the page cache: where the filesystem says so, the first reads go to a thread.
+        os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    for _ in ("cold", "cached"):
+        chunks = _collect(path, len(data))
+        assert b"".join(chunks) == data
+        assert all(0 < len(chunk) <= CHUNK for chunk in chunks)
+
+
+def test_a_file_shorter_than_its_record_ends_the_stream_and_says_so(blob: tuple[Path, bytes],
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    path, data = blob
+    with caplog.at_level(logging.ERROR, logger="moorage.blobs"):
+        chunks = _collect(path, len(data) + 10)
+    assert b"".join(chunks) == data
+    assert f"holds {len(data)} bytes, fewer than the {len(data) + 10} recorded" in caplog.text
+
+
+def test_only_filesystems_that_report_blocking_reads_are_streamed_from_the_loop(tmp_path: Path) -> None:
+    if _filesystem(tmp_path) in ("ext2/ext3", "xfs", "btrfs"):
+        assert reads_say_when_they_would_block(tmp_path)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and _filesystem(shm) == "tmpfs":
+        assert not reads_say_when_they_would_block(shm)
