@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import anyio.to_thread
 
 from moorage.blobs.driver import BlobDriver
-from moorage.core import sha256state
+from moorage.core import heap, sha256state
 from moorage.meta.registry import RegistryModel, Upload
 from moorage.meta.store import MetaStore
 from moorage.registry.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeNotSatisfiable
@@ -37,6 +37,8 @@ _LOCK_WAIT_SECONDS = 30.0
 # per upload (one being received, one being written) stay a few MiB. Granian hands over up to 1 MiB
 # per read (moorage.launch), so a batch is usually one read.
 _BATCH_SIZE = 1024 * 1024
+# Uploads at least this large leave enough freed buffer space behind to be worth returning to the OS.
+_RELEASE_AFTER_BYTES = 64 * 1024 * 1024
 
 
 def _write_all(fh: BinaryIO, batch: list[bytes]) -> None:
@@ -196,6 +198,8 @@ class UploadService:
         await anyio.to_thread.run_sync(self.driver.commit_upload, upload.id, str(expected))
         await self.store.run(self.model.link_blob, upload.repository, str(expected), upload.offset)
         await self.store.run(self.model.delete_upload, upload.id)
+        if upload.offset >= _RELEASE_AFTER_BYTES:
+            await anyio.to_thread.run_sync(heap.release_free_memory)
         return upload.offset
 
     async def monolithic(self, repo: str, body: AsyncIterator[bytes], expected: Digest) -> int:
