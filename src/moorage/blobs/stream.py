@@ -42,7 +42,8 @@ def reads_say_when_they_would_block(directory: Path) -> bool:
 
 
 async def file_chunks(file: io.FileIO, size: int, name: str) -> AsyncIterator[bytes]:
-    """The first ``size`` bytes of ``file`` in chunks; closes it when done (or when dropped unread)."""
+    """The first ``size`` bytes of ``file`` in chunks, closing it at the end (a stream never read
+    leaves it to be closed when dropped)."""
     fd = file.fileno()
     buffer = memoryview(bytearray(CHUNK))
     position = 0
