@@ -6,16 +6,21 @@ import asyncio
 import logging
 import os
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from moorage.blobs.stream import CHUNK, file_chunks, reads_say_when_they_would_block
+from moorage.blobs.stream import LONE_CHUNK, MIN_CHUNK, chunk_size, file_chunks, reads_say_when_they_would_block
+
+
+def _stream(path: Path, size: int) -> AsyncIterator[bytes]:
+    return file_chunks(open(path, "rb", buffering=0), size, str(path))
 
 
 def _collect(path: Path, size: int) -> list[bytes]:
     async def run() -> list[bytes]:
-        return [chunk async for chunk in file_chunks(open(path, "rb", buffering=0), size, str(path))]
+        return [chunk async for chunk in _stream(path, size)]
     return asyncio.run(run())
 
 
@@ -25,7 +30,7 @@ def _filesystem(path: Path) -> str:
 
 @pytest.fixture
 def blob(tmp_path: Path) -> tuple[Path, bytes]:
-    data = os.urandom(3 * CHUNK + 123)
+    data = os.urandom(3 * LONE_CHUNK + 123)
     path = tmp_path / "blob"
     path.write_bytes(data)
     return path, data
@@ -40,7 +45,31 @@ def test_a_cold_file_then_a_cached_one_stream_whole_in_bounded_chunks(blob: tupl
     for _ in ("cold", "cached"):
         chunks = _collect(path, len(data))
         assert b"".join(chunks) == data
-        assert all(0 < len(chunk) <= CHUNK for chunk in chunks)
+        assert all(0 < len(chunk) <= LONE_CHUNK for chunk in chunks)
+
+
+def test_streams_sent_at_once_share_the_read_ahead(blob: tuple[Path, bytes]) -> None:
+    path, data = blob
+
+    async def run() -> tuple[list[int], list[list[bytes]]]:
+        lone = [len(chunk) async for chunk in _stream(path, len(data))]
+        streams = {i: _stream(path, len(data)) for i in range(2)}
+        received: list[list[bytes]] = [[], []]
+        while streams:  # sent side by side, a chunk of each in turn
+            for i, stream in list(streams.items()):
+                try:
+                    received[i].append(await anext(stream))
+                except StopAsyncIteration:
+                    del streams[i]
+        return lone, received
+
+    lone, (first, second) = asyncio.run(run())
+    assert lone[0] == LONE_CHUNK
+    assert b"".join(first) == b"".join(second) == data
+    # The first stream read alone until the second began; from then on both read half as much.
+    assert len(first[0]) == LONE_CHUNK
+    assert {len(c) for c in first[1:-1] + second[:-1]} == {chunk_size(2)} == {LONE_CHUNK // 2}
+    assert chunk_size(3) == chunk_size(200) == MIN_CHUNK
 
 
 def test_a_file_shorter_than_its_record_ends_the_stream_and_says_so(blob: tuple[Path, bytes],

@@ -6,7 +6,7 @@ import os
 
 import httpx
 
-from moorage.blobs.stream import CHUNK
+from moorage.blobs.stream import LONE_CHUNK
 from tests.registry.conftest import assert_error, digest_of, push_blob
 from tests.support.moorage import MoorageServer
 
@@ -36,7 +36,7 @@ def test_pushed_blob_is_served_with_digest_length_and_ranges(client: httpx.Clien
 
 def test_a_blob_of_many_chunks_arrives_whole_and_a_client_hanging_up_midway_harms_nothing(
         moorage: MoorageServer, client: httpx.Client, repo: str) -> None:
-    data = os.urandom(64 * CHUNK + 1)
+    data = os.urandom(16 * LONE_CHUNK + 1)
     digest = push_blob(client, repo, data)
     with client.stream("GET", f"/v2/{repo}/blobs/{digest}") as response:
         assert response.headers["Content-Length"] == str(len(data))
@@ -44,7 +44,7 @@ def test_a_blob_of_many_chunks_arrives_whole_and_a_client_hanging_up_midway_harm
     assert digest_of(received) == digest
 
     with moorage.client() as quitter, quitter.stream("GET", f"/v2/{repo}/blobs/{digest}") as response:
-        next(response.iter_raw(CHUNK))
+        next(response.iter_raw(LONE_CHUNK))
     assert client.get(f"/v2/{repo}/blobs/{digest}").content == data
     assert moorage.server_errors() == []
 

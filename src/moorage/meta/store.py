@@ -8,6 +8,7 @@ PostgreSQL needs none of that and gets plain transactions.
 from __future__ import annotations
 
 import functools
+import importlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,6 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 
 T = TypeVar("T")
 
@@ -53,6 +53,8 @@ class MetaStore:
             _configure_sqlite(self.engine)
         else:
             self.engine = sa.create_engine(url, pool_size=8, max_overflow=32, pool_pre_ping=True)
+        # Only the dialect in use: PostgreSQL's alone costs a SQLite install 2 MB in every worker.
+        self._dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
 
     def fetch_one(self, sql: str, params: dict[str, Any]) -> Any:
         """One row of a hot, single-statement read written as SQL with ``:name`` parameters.
@@ -96,13 +98,11 @@ class MetaStore:
 
     def insert_ignore(self, table: sa.Table) -> Any:
         """An INSERT that does nothing when the row exists: concurrent pushes of the same thing agree."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        return dialect.insert(table).on_conflict_do_nothing()
+        return self._dialect.insert(table).on_conflict_do_nothing()
 
     def upsert(self, table: sa.Table, keys: list[str], update_columns: list[str]) -> Any:
         """An INSERT that overwrites ``update_columns`` of an existing row with the same ``keys``."""
-        dialect = sqlite if self.is_sqlite else postgresql
-        stmt = dialect.insert(table)
+        stmt = self._dialect.insert(table)
         return stmt.on_conflict_do_update(index_elements=keys,
                                           set_={c: stmt.excluded[c] for c in update_columns})
 
