@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from moorage.blobs.stream import LONE_CHUNK, MIN_CHUNK, chunk_size, file_chunks, reads_say_when_they_would_block
+from moorage.blobs.stream import (
+    LONE_CHUNK,
+    MIN_CHUNK,
+    PAUSE_EVERY,
+    chunk_size,
+    file_chunks,
+    reads_say_when_they_would_block,
+)
 
 
 def _stream(path: Path, size: int) -> AsyncIterator[bytes]:
@@ -70,6 +77,30 @@ def test_streams_sent_at_once_share_the_read_ahead(blob: tuple[Path, bytes]) -> 
     assert len(first[0]) == LONE_CHUNK
     assert {len(c) for c in first[1:-1] + second[:-1]} == {chunk_size(2)} == {LONE_CHUNK // 2}
     assert chunk_size(3) == chunk_size(200) == MIN_CHUNK
+
+
+def test_a_long_stream_of_cached_pages_lets_the_rest_of_the_worker_run(tmp_path: Path) -> None:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(8 * PAUSE_EVERY))  # just written: every read is answered from the cache
+
+    async def run() -> int:
+        turns = 0
+
+        async def neighbour() -> None:  # another request on the same worker, or the disconnect listener
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(neighbour())
+        await asyncio.sleep(0)
+        before = turns
+        async for _ in _stream(path, 8 * PAUSE_EVERY):
+            pass
+        task.cancel()
+        return turns - before
+
+    assert asyncio.run(run()) >= 7
 
 
 def test_a_file_shorter_than_its_record_ends_the_stream_and_says_so(blob: tuple[Path, bytes],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.procs import ManagedProcess, free_port, wait_until
+from tests.support.procs import ManagedProcess, free_port, group_members, wait_until
 
 ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 
@@ -125,6 +126,16 @@ class MoorageServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def bytes_read(self) -> int:
+        """Bytes its processes have read so far, from files and sockets alike (``rchar`` in /proc/PID/io)."""
+        assert self.process is not None
+        total = 0
+        for pid in group_members(self.process.pid):
+            with contextlib.suppress(OSError):
+                lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+                total += next(int(line.split()[1]) for line in lines if line.startswith("rchar:"))
+        return total
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
