@@ -38,18 +38,22 @@ async def get(request: Request, principal: Principal) -> Response:
         return Response(manifest.content, media_type=manifest.media_type, headers=headers)
     driver = registry(request).driver
     path = driver.local_path(digest)
+    streamed = driver.reads_say_when_they_would_block and "range" not in request.headers
     try:
-        # Opened here, not in the stream, so a missing file is still a clean 404.
-        file = open(path, "rb", buffering=0)  # noqa: SIM115 - file_chunks closes it
+        if streamed:
+            # Opened here, not in the stream, so a missing file is still a clean 404.
+            file = open(path, "rb", buffering=0)  # noqa: SIM115 - file_chunks closes it
+            size = os.fstat(file.fileno()).st_size
+        else:
+            # Ranges, and stores whose reads could stall the loop: Granian reads the file on its own
+            # threads. A stat is a microsecond syscall; doing it here spares FileResponse a thread hop.
+            stat = os.stat(path)
     except FileNotFoundError:
         raise BlobUnknown(f"blob {digest} is linked to {repo} but its content is missing from the store",
                           detail={"digest": digest}) from None
-    stat = os.fstat(file.fileno())
-    if driver.reads_say_when_they_would_block and "range" not in request.headers:
-        return StreamingResponse(file_chunks(file, stat.st_size, str(path)), media_type="application/octet-stream",
-                                 headers={**headers, "Content-Length": str(stat.st_size)})
-    # Ranges, and stores whose reads could stall the loop: Granian reads the file on its own threads.
-    file.close()
+    if streamed:
+        return StreamingResponse(file_chunks(file, size, str(path)), media_type="application/octet-stream",
+                                 headers={**headers, "Content-Length": str(size)})
     return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)
 
 
