@@ -40,6 +40,8 @@ from tests.support.procs import wait_until
 SRC = Path(__file__).resolve().parents[2] / "src"
 ADMIN = f"admin:{ADMIN_PASSWORD}"
 PROVIDER_TTL = 600
+# The CLI of the interpreter running the tests: a bare ``moorage`` needs the venv's bin on PATH.
+MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def set_robot_disabled(server: MoorageServer, robot_id: int, disabled: bool) -> 
 
 def make_node(server: MoorageServer, root: Path, projects: list[str]) -> Node:
     """Configure a node's trust with the real ``moorage node-config`` and write its robot credential."""
-    subprocess.run(["moorage", "node-config", "--runtime", "containerd", "--registry", server.host,
+    subprocess.run([*MOORAGE, "node-config", "--runtime", "containerd", "--registry", server.host,
                     "--ca-file", str(server.ca_file), "--apply", "--root", str(root)],
                    check=True, capture_output=True, text=True, timeout=60)
     hosts_dir = root / "etc" / "containerd" / "certs.d"
@@ -150,7 +152,7 @@ def ctr_error(result: Result) -> str:
 
 
 def explain_cause(message: str) -> str:
-    explained = subprocess.run(["moorage", "explain", "--json", message], capture_output=True, text=True,
+    explained = subprocess.run([*MOORAGE, "explain", "--json", message], capture_output=True, text=True,
                                timeout=60, check=False)
     return str(json.loads(explained.stdout)["diagnoses"][0]["cause"])
 

@@ -137,6 +137,16 @@ class MoorageServer:
                 total += next(int(line.split()[1]) for line in lines if line.startswith("rchar:"))
         return total
 
+    def processes_mapping(self, fragment: str) -> list[int]:
+        """PIDs of its processes with a file whose path contains ``fragment`` mapped (a loaded library)."""
+        assert self.process is not None
+        found = []
+        for pid in group_members(self.process.pid):
+            with contextlib.suppress(OSError):
+                if fragment in Path(f"/proc/{pid}/maps").read_text():
+                    found.append(pid)
+        return found
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 

@@ -12,23 +12,28 @@ import hashlib
 import threading
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from moorage.meta.identity import IdentityModel, SigningKey
 
 ALGORITHM = "ES256"
+
+# cryptography (and PyJWT on top of it, in moorage.auth.tokens) is imported where a key is first used:
+# a worker of a registry without authentication never loads it, ~9 MB less resident per worker.
 
 
 def key_id(public_key: Any) -> str:
     """libtrust-style key id (as Docker's token spec shows): SHA-256 of the DER key, 240 bits, base32,
     in groups of four."""
+    from cryptography.hazmat.primitives import serialization
+
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     encoded = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode()
     return ":".join(encoded[i:i + 4] for i in range(0, 48, 4))
 
 
 def new_signing_key() -> SigningKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     private = ec.generate_private_key(ec.SECP256R1())
     public = private.public_key()
     return SigningKey(
@@ -54,6 +59,8 @@ class KeyRing:
         if self._signing is None:
             with self._lock:
                 if self._signing is None:
+                    from cryptography.hazmat.primitives import serialization
+
                     stored = self.identity.current_signing_key() or \
                         self.identity.add_signing_key_if_none(new_signing_key())
                     private = serialization.load_pem_private_key(stored.private_pem.encode(), password=None)
@@ -67,6 +74,8 @@ class KeyRing:
             found = self.identity.public_key(kid)
             if found is None or found[0] != ALGORITHM:
                 return None
+            from cryptography.hazmat.primitives import serialization
+
             key = serialization.load_pem_public_key(found[1].encode())
             with self._lock:
                 self._public[kid] = key

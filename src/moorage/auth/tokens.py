@@ -12,8 +12,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from moorage.auth.keys import ALGORITHM, KeyRing
 
 #: Audience suffix of node pull credentials, so a registry token is never accepted as one (or back).
@@ -45,6 +43,8 @@ class TokenCodec:
         self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> str:
+        import jwt  # on first use, as cryptography in moorage.auth.keys
+
         kid, private = self.keys.signing_key()
         return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"})
 
@@ -70,6 +70,8 @@ class TokenCodec:
         return claims
 
     def _verify(self, token: str, audience: str | None) -> dict[str, Any]:
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
