@@ -77,12 +77,31 @@ _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindpara
 class RegistryModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
+        # The push path's statements, built once and given their values at execution: building a
+        # statement costs SQLAlchemy more than running it, and a built one keeps its cache key.
+        self._touch_repository = store.upsert(repositories, ["name"], ["updated_at"]).returning(repositories.c.id)
+        self._add_blob = store.insert_ignore(blobs)
+        self._link_blob = store.insert_ignore(repository_blobs)
+        self._add_manifest = store.insert_ignore(manifests)
+        self._manifest_id = sa.select(manifests.c.id).where(manifests.c.repository_id == sa.bindparam("repo_id"),
+                                                            manifests.c.digest == sa.bindparam("digest"))
+        self._add_references = store.insert_ignore(manifest_references)
+        self._set_tags = store.upsert(tags, ["repository_id", "name"], ["manifest_id", "updated_at"])
+        self._add_upload = uploads.insert()
+        self._advance_upload = uploads.update().where(uploads.c.id == sa.bindparam("upload_id"),
+                                                      uploads.c.offset == sa.bindparam("expected"))
+        self._delete_upload = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
+        digests = sa.bindparam("digests", expanding=True)
+        self._blobs_present = sa.select(repository_blobs.c.digest).where(
+            repository_blobs.c.repository_id == _repo_id, repository_blobs.c.digest.in_(digests))
+        self._manifests_present = sa.select(manifests.c.digest).where(
+            manifests.c.repository_id == _repo_id, manifests.c.digest.in_(digests))
 
     # -- repositories ---------------------------------------------------------------------------
     def _ensure_repository(self, conn: sa.Connection, name: str, now: float) -> int:
-        conn.execute(self.store.insert_ignore(repositories).values(name=name, created_at=now, updated_at=now))
-        conn.execute(repositories.update().where(repositories.c.name == name).values(updated_at=now))
-        return conn.execute(sa.select(repositories.c.id).where(repositories.c.name == name)).scalar_one()
+        """The repository's id, created on first push; its ``updated_at`` moves to ``now`` either way."""
+        return conn.execute(self._touch_repository,
+                            {"name": name, "created_at": now, "updated_at": now}).scalar_one()
 
     def repository_exists(self, name: str) -> bool:
         with self.store.read() as conn:
@@ -108,9 +127,8 @@ class RegistryModel:
         now = time.time()
         with self.store.write() as conn:
             repo_id = self._ensure_repository(conn, repo, now)
-            conn.execute(self.store.insert_ignore(blobs).values(digest=digest, size=size, created_at=now))
-            conn.execute(self.store.insert_ignore(repository_blobs).values(
-                repository_id=repo_id, digest=digest, created_at=now))
+            conn.execute(self._add_blob, {"digest": digest, "size": size, "created_at": now})
+            conn.execute(self._link_blob, {"repository_id": repo_id, "digest": digest, "created_at": now})
 
     def mount_blob(self, repo: str, source: str, digest: str) -> int | None:
         """Link a blob that ``source`` has into ``repo``; its size, or None when ``source`` lacks it."""
@@ -143,36 +161,32 @@ class RegistryModel:
             have_blobs: set[str] = set()
             have_manifests: set[str] = set()
             if want_blobs:
-                have_blobs = set(conn.execute(sa.select(repository_blobs.c.digest).where(
-                    repository_blobs.c.repository_id == _repo_id,
-                    repository_blobs.c.digest.in_(want_blobs)), {"repo": repo}).scalars())
+                have_blobs = set(conn.execute(self._blobs_present,
+                                              {"repo": repo, "digests": list(want_blobs)}).scalars())
             if want_manifests:
-                have_manifests = set(conn.execute(sa.select(manifests.c.digest).where(
-                    manifests.c.repository_id == _repo_id,
-                    manifests.c.digest.in_(want_manifests)), {"repo": repo}).scalars())
+                have_manifests = set(conn.execute(self._manifests_present,
+                                                  {"repo": repo, "digests": list(want_manifests)}).scalars())
         return want_blobs - have_blobs, want_manifests - have_manifests
 
     def put_manifest(self, repo: str, manifest: NewManifest, tag_names: Iterable[str]) -> None:
         now = time.time()
         with self.store.write() as conn:
             repo_id = self._ensure_repository(conn, repo, now)
-            conn.execute(self.store.insert_ignore(manifests).values(
-                repository_id=repo_id, digest=manifest.digest, media_type=manifest.media_type,
-                artifact_type=manifest.artifact_type, subject=manifest.subject,
-                annotations=manifest.annotations, size=len(manifest.content), content=manifest.content,
-                created_at=now))
-            manifest_id = conn.execute(sa.select(manifests.c.id).where(
-                manifests.c.repository_id == repo_id, manifests.c.digest == manifest.digest)).scalar_one()
+            conn.execute(self._add_manifest, {
+                "repository_id": repo_id, "digest": manifest.digest, "media_type": manifest.media_type,
+                "artifact_type": manifest.artifact_type, "subject": manifest.subject,
+                "annotations": manifest.annotations, "size": len(manifest.content), "content": manifest.content,
+                "created_at": now})
+            manifest_id = conn.execute(self._manifest_id, {"repo_id": repo_id, "digest": manifest.digest}).scalar_one()
             refs = [{"manifest_id": manifest_id, "digest": d, "kind": "blob"} for d in manifest.blob_refs]
             refs += [{"manifest_id": manifest_id, "digest": d, "kind": "manifest"}
                      for d in manifest.manifest_refs]
             if refs:
-                conn.execute(self.store.insert_ignore(manifest_references), refs)
+                conn.execute(self._add_references, refs)
             rows = [{"repository_id": repo_id, "name": t, "manifest_id": manifest_id, "updated_at": now}
                     for t in tag_names]
             if rows:
-                conn.execute(self.store.upsert(tags, ["repository_id", "name"],
-                                               ["manifest_id", "updated_at"]), rows)
+                conn.execute(self._set_tags, rows)
 
     def delete_manifest(self, repo: str, digest: str) -> bool:
         """Delete a manifest and every tag pointing at it."""
@@ -215,8 +229,8 @@ class RegistryModel:
     def create_upload(self, upload_id: str, repo: str) -> None:
         now = time.time()
         with self.store.write() as conn:
-            conn.execute(uploads.insert().values(id=upload_id, repository=repo, offset=0, created_at=now,
-                                                 updated_at=now))
+            conn.execute(self._add_upload, {"id": upload_id, "repository": repo, "offset": 0, "created_at": now,
+                                            "updated_at": now})
 
     def get_upload(self, upload_id: str) -> Upload | None:
         row = self.store.fetch_one(_UPLOAD, {"id": upload_id})
@@ -226,14 +240,13 @@ class RegistryModel:
         """Move the acknowledged offset forward with the hash state at it, only if nobody else moved it
         meanwhile."""
         with self.store.write() as conn:
-            result = conn.execute(uploads.update().where(uploads.c.id == upload_id,
-                                                         uploads.c.offset == expected)
-                                  .values(offset=offset, hash_state=hash_state, updated_at=time.time()))
+            result = conn.execute(self._advance_upload, {"upload_id": upload_id, "expected": expected, "offset": offset,
+                                                         "hash_state": hash_state, "updated_at": time.time()})
             return result.rowcount > 0
 
     def delete_upload(self, upload_id: str) -> bool:
         with self.store.write() as conn:
-            return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
+            return conn.execute(self._delete_upload, {"upload_id": upload_id}).rowcount > 0
 
     def purge_uploads(self, before: float) -> list[str]:
         """Forget sessions untouched since ``before``; returns their ids so their data can go too."""
