@@ -109,13 +109,9 @@ class RegistryModel:
                 is not None
 
     def list_repositories(self, n: int | None, last: str | None) -> list[str]:
-        query = sa.select(repositories.c.name).order_by(repositories.c.name)
-        if last:
-            query = query.where(repositories.c.name > last)
-        if n is not None:
-            query = query.limit(n)
-        with self.store.read() as conn:
-            return list(conn.execute(query).scalars())
+        sql = "SELECT name FROM repositories" + (" WHERE name > :last" if last else "") + " ORDER BY name" \
+            + (" LIMIT :n" if n is not None else "")
+        return [name for name, in self.store.fetch_all(sql, {"last": last, "n": n})]
 
     # -- blobs ----------------------------------------------------------------------------------
     def blob_size(self, repo: str, digest: str) -> int | None:
@@ -203,17 +199,12 @@ class RegistryModel:
 
     def list_tags(self, repo: str, n: int | None, last: str | None) -> list[str] | None:
         """Tags in lexical order, or None when the repository does not exist."""
-        query = sa.select(tags.c.name).where(tags.c.repository_id == sa.bindparam("repo_id")) \
-            .order_by(tags.c.name)
-        if last:
-            query = query.where(tags.c.name > last)
-        if n is not None:
-            query = query.limit(n)
-        with self.store.read() as conn:
-            repo_id = conn.execute(sa.select(repositories.c.id).where(repositories.c.name == repo)).scalar()
-            if repo_id is None:
-                return None
-            return list(conn.execute(query, {"repo_id": repo_id}).scalars())
+        found = self.store.fetch_one("SELECT id FROM repositories WHERE name = :repo", {"repo": repo})
+        if found is None:
+            return None
+        sql = "SELECT name FROM tags WHERE repository_id = :repo_id" + (" AND name > :last" if last else "") \
+            + " ORDER BY name" + (" LIMIT :n" if n is not None else "")
+        return [name for name, in self.store.fetch_all(sql, {"repo_id": found[0], "last": last, "n": n})]
 
     def referrers(self, repo: str, subject: str, artifact_type: str | None) -> list[Referrer]:
         query = (sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.artifact_type,

@@ -66,12 +66,23 @@ class MetaStore:
         if not self.is_sqlite:
             with self.engine.connect() as conn:
                 return conn.execute(sa.text(sql), params).first()
-        raw = getattr(self._local, "raw", None)
+        return self._raw().execute(sql, params).fetchone()
+
+    def fetch_all(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Every row of a hot read, as ``fetch_one``: a listing of 10,000 rows takes SQLAlchemy a row
+        at a time, several times longer than the query itself."""
+        if not self.is_sqlite:
+            with self.engine.connect() as conn:
+                return list(conn.execute(sa.text(sql), params))
+        return self._raw().execute(sql, params).fetchall()
+
+    def _raw(self) -> sqlite3.Connection:
+        raw: sqlite3.Connection | None = getattr(self._local, "raw", None)
         if raw is None:
             raw = sqlite3.connect(self.engine.url.database or "", isolation_level=None, check_same_thread=False)
             raw.execute("PRAGMA busy_timeout=30000")
             self._local.raw = raw
-        return raw.execute(sql, params).fetchone()
+        return raw
 
     @contextmanager
     def read(self) -> Iterator[sa.Connection]:
