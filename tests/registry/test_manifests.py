@@ -110,6 +110,20 @@ def test_manifest_naming_a_missing_blob_is_refused(client: httpx.Client, repo: s
     assert client.head(f"/v2/{repo}/manifests/v1").status_code == 404
 
 
+def test_an_image_of_1200_layers_is_checked_layer_by_layer(client: httpx.Client, repo: str) -> None:
+    """More references than one SQL statement may carry: every one is still checked."""
+    config = b'{"layers":1200}'
+    push_blob(client, repo, config)
+    layers = [os.urandom(16) for _ in range(1200)]
+    for layer in layers[:-1]:
+        push_blob(client, repo, layer)
+    body = json.dumps(image_manifest(config, layers)).encode()
+    error = assert_error(put_manifest(client, repo, "tall", body), 400, "MANIFEST_BLOB_UNKNOWN")
+    assert error["detail"]["digests"] == [digest_of(layers[-1])]
+    push_blob(client, repo, layers[-1])
+    assert put_manifest(client, repo, "tall", body).status_code == 201
+
+
 def test_index_naming_a_missing_manifest_is_refused(client: httpx.Client, repo: str) -> None:
     push_image(client, repo, "present")
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
