@@ -7,13 +7,15 @@ environment variables, and finally command-line flags. No other module reads the
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "MOORAGE_"
 
 
 def default_data_dir() -> Path:
@@ -21,10 +23,15 @@ def default_data_dir() -> Path:
     return Path(base) / "moorage"
 
 
-class Settings(BaseSettings):
+class SettingsError(Exception):
+    """A setting has a value that cannot be used; the message names the setting and where it was set,
+    never the value (it may be a password)."""
+
+
+class Settings(BaseModel):
     """Everything a moorage server process needs to know about its deployment."""
 
-    model_config = SettingsConfigDict(env_prefix="MOORAGE_", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where blobs, uploads, the "
                            "SQLite database, keys and certificates live.")
@@ -88,13 +95,45 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from file, environment and explicit overrides (``None`` values are ignored)."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    env_only = Settings(**{k: v for k, v in given.items() if k in ("config", "data_dir")})
-    config_file = env_only.config or (env_only.data_dir / "moorage.toml")
+    sources = {name: f"--{name.replace('_', '-')}" for name in given}
+    environment = _environment()
+    sources.update({name: f"{ENV_PREFIX}{name.upper()}" for name in environment if name not in given})
+    located = _validate({**environment, **given}, sources)
+    config_file = located.config or (located.data_dir / "moorage.toml")
     file_values: dict[str, Any] = {}
     if config_file.is_file():
-        with config_file.open("rb") as fh:
-            file_values = tomllib.load(fh)
-    # Environment beats the file: start from the file, then let env-sourced values override it.
-    from_env = Settings().model_dump(exclude_unset=True)
-    merged = {**file_values, **from_env, **given}
-    return Settings(**merged)
+        try:
+            with config_file.open("rb") as fh:
+                file_values = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"cannot read the settings file {config_file}: {exc}") from None
+        sources = {**{name: str(config_file) for name in file_values}, **sources}
+    return _validate({**file_values, **environment, **given}, sources)
+
+
+def _environment() -> dict[str, Any]:
+    """``MOORAGE_<SETTING>`` variables (names in any case); list settings are JSON lists."""
+    variables = {key.upper(): value for key, value in os.environ.items() if key.upper().startswith(ENV_PREFIX)}
+    values: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = variables.get(f"{ENV_PREFIX}{name.upper()}")
+        if raw is None:
+            continue
+        if get_origin(field.annotation) is list:
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be a JSON list, e.g. '[\"a\", \"b\"]'") from None
+        values[name] = raw
+    return values
+
+
+def _validate(values: dict[str, Any], sources: dict[str, str]) -> Settings:
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            problems.append(f"{name} (from {sources.get(name, 'defaults')}): {error['msg']}")
+        raise SettingsError("invalid setting: " + "; ".join(problems)) from None

@@ -40,7 +40,16 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    app()
+    from moorage.settings import SettingsError
+
+    try:
+        app()
+    except SettingsError as exc:
+        # A bad setting is the operator's to fix: say which, where it came from, and nothing else.
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
