@@ -73,6 +73,9 @@ def test_a_bad_value_is_named_with_its_source_and_not_echoed(tmp_path: Path, mon
     with pytest.raises(SettingsError, match="cannot read the settings file"):
         load_settings(data_dir=tmp_path)
 
+    with pytest.raises(SettingsError, match=r"settings file .*missing.toml \(from --config\) does not exist"):
+        load_settings(data_dir=tmp_path, config=tmp_path / "missing.toml")
+
     monkeypatch.setenv("MOORAGE_TLS_HOSTNAMES", "registry.local")
     with pytest.raises(SettingsError, match="MOORAGE_TLS_HOSTNAMES must be a JSON list"):
         load_settings(data_dir=tmp_path / "other")

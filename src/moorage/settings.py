@@ -99,6 +99,8 @@ def load_settings(**overrides: Any) -> Settings:
     environment = _environment()
     sources.update({name: f"{ENV_PREFIX}{name.upper()}" for name in environment if name not in given})
     located = _validate({**environment, **given}, sources)
+    if located.config is not None and not located.config.is_file():
+        raise SettingsError(f"the settings file {located.config} (from {sources['config']}) does not exist")
     config_file = located.config or (located.data_dir / "moorage.toml")
     file_values: dict[str, Any] = {}
     if config_file.is_file():
