@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 
 import typer
+from rich.console import Console
+
+from moorage.settings import SettingsError
 
 app = typer.Typer(
     name="moorage",
@@ -40,14 +43,10 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    from moorage.settings import SettingsError
-
     try:
         app()
     except SettingsError as exc:
         # A bad setting is the operator's to fix: say which, where it came from, and nothing else.
-        from rich.console import Console
-
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(2) from None
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -161,7 +160,7 @@ class RegistryModel:
         wanted = sorted(digests)
         # In batches: a 4 MiB index can list more digests than a statement may have parameters.
         for start in range(0, len(wanted), _IN_BATCH):
-            params: dict[str, Any] = {f"d{i}": d for i, d in enumerate(wanted[start:start + _IN_BATCH])}
+            params = {f"d{i}": d for i, d in enumerate(wanted[start:start + _IN_BATCH])}
             listed = ", ".join(f":{name}" for name in params)
             present.update(d for d, in self.store.fetch_all(sql.format(listed), {"repo": repo, **params}))
         return present
