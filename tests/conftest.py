@@ -7,16 +7,35 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.moorage import MoorageServer
+from tests.support.postgres import Postgres
 
 pytest_plugins = ["tests.support.fixtures"]
 
 
-@pytest.fixture(scope="session")
-def moorage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MoorageServer]:
-    """One registry for the session: two worker processes, SQLite and files in a temporary data dir."""
-    server = MoorageServer(tmp_path_factory.mktemp("moorage"), workers=2)
+def _serving(server: MoorageServer) -> Iterator[MoorageServer]:
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moorage_on_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MoorageServer]:
+    """One registry for the session: two worker processes, SQLite and files in a temporary data dir."""
+    yield from _serving(MoorageServer(tmp_path_factory.mktemp("moorage"), workers=2))
+
+
+@pytest.fixture(scope="session")
+def moorage_on_postgresql(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[MoorageServer]:
+    """The same with its metadata in PostgreSQL, the scale-out setup (blobs stay in the data dir)."""
+    data_dir = tmp_path_factory.mktemp("moorage-pg")
+    url = postgres.new_database(data_dir.name.replace("-", "_"))
+    yield from _serving(MoorageServer(data_dir, workers=2, env={"MOORAGE_DATABASE_URL": url}))
+
+
+@pytest.fixture(scope="session")
+def moorage(moorage_on_sqlite: MoorageServer) -> MoorageServer:
+    """The registry most tests talk to; the protocol and API suites widen it to every metadata store
+    (``tests.support.databases``)."""
+    return moorage_on_sqlite

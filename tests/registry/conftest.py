@@ -1,4 +1,5 @@
-"""Helpers for speaking the distribution protocol by hand, the way a client library would."""
+"""Helpers for speaking the distribution protocol by hand, the way a client library would. Every test
+here runs against moorage on SQLite and again on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.databases import moorage_on_each_database  # noqa: F401
 from tests.support.moorage import MoorageServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -3,8 +3,8 @@
 Enable it from the root conftest with ``pytest_plugins = ["tests.support.fixtures"]``.
 
 Session fixtures (one private instance per run, stopped by PID at the end): ``containerd``, ``dockerd``
-(which reuses that containerd), ``podman``, ``skopeo``, ``distribution`` (CNCF distribution without auth)
-and ``distribution_auth`` (with htpasswd users, see ``DISTRIBUTION_USERS``).
+(which reuses that containerd), ``podman``, ``skopeo``, ``distribution`` (CNCF distribution without auth),
+``distribution_auth`` (with htpasswd users, see ``DISTRIBUTION_USERS``) and ``postgres`` (a PostgreSQL cluster).
 Function fixtures: ``docker`` (a docker CLI on the session daemon with its own, empty credential store),
 ``oci_image`` and ``oci_index`` (fresh, unique image layouts under tmp_path), ``unique_repo`` (a repository
 name no other test uses). A missing tool fails the test with the Debian package to install; it is never skipped.
@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.clients import Containerd, Distribution, DockerCli, Dockerd, Podman, Skopeo
 from tests.support.images import ImageInfo, IndexInfo, build_image, build_multiplatform
+from tests.support.postgres import Postgres
 from tests.support.procs import ToolMissing
 
 DISTRIBUTION_USERS = {"alice": "alice-" + secrets.token_hex(8), "bob": "bob-" + secrets.token_hex(8)}
@@ -74,6 +75,16 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 @pytest.fixture(scope="session")
 def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
     return _or_fail(lambda: Skopeo(tmp_path_factory.mktemp("skopeo")))
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    cluster = _or_fail(lambda: Postgres(tmp_path_factory.mktemp("postgres")))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,46 @@
+"""An operator scaling out points moorage at PostgreSQL: the metadata goes there, not to a SQLite file,
+and real clients push and pull as before. (The registry protocol and management API suites run on this
+server too; these tests prove where it stores, and that the clients' whole flow works on it.)"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests.registry.conftest import push_image
+from tests.support.clients import Podman, Skopeo
+from tests.support.images import IndexInfo, tagged_descriptor
+from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
+from tests.support.postgres import Postgres
+
+CREDS = f"admin:{ADMIN_PASSWORD}"
+
+
+def test_a_database_url_puts_the_metadata_in_postgresql(moorage_on_postgresql: MoorageServer,
+                                                       postgres: Postgres) -> None:
+    server = moorage_on_postgresql
+    repo = server.project("library") + f"/pg-{uuid.uuid4().hex[:8]}"
+    with server.client() as client:
+        digest, _ = push_image(client, repo, "v1")
+
+    database = server.env["MOORAGE_DATABASE_URL"].rsplit("/", 1)[1]
+    with postgres.connect(database) as connection:
+        tags = connection.execute(
+            "SELECT t.name, m.digest FROM tags t JOIN manifests m ON m.id = t.manifest_id "
+            "JOIN repositories r ON r.id = t.repository_id WHERE r.name = %s", (repo,)).fetchall()
+    assert tags == [("v1", digest)]
+    assert not (server.data_dir / "moorage.db").exists()
+
+
+def test_skopeo_pushes_an_index_that_podman_and_skopeo_pull_back(
+        moorage_on_postgresql: MoorageServer, skopeo: Skopeo, podman: Podman, oci_index: IndexInfo,
+        tmp_path: Path) -> None:
+    server = moorage_on_postgresql
+    reference = f"{server.host}/{server.project('clients')}/multi-{uuid.uuid4().hex[:8]}:v1"
+    skopeo.push(oci_index, reference, creds=CREDS)
+
+    podman.pull(reference, creds=CREDS)
+    assert podman.digest(reference) == oci_index.digest
+    skopeo.copy(f"docker://{reference}", f"oci:{tmp_path / 'back'}:v1", all_images=True, creds=CREDS,
+                preserve_digests=True)
+    assert tagged_descriptor(tmp_path / "back", "v1")["digest"] == oci_index.digest
