@@ -22,8 +22,9 @@ def prepare(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     context = build_context(settings)
     try:
-        upgrade(context.store)
-        bootstrap(settings, context.store, console.print)
+        with context.store.setup_lock():
+            upgrade(context.store)
+            bootstrap(settings, context.store, console.print)
         purged = context.uploads.purge_stale(settings.upload_ttl_hours * 3600)
         if purged:
             console.print(f"moorage: removed {purged} upload(s) untouched for {settings.upload_ttl_hours} h")

@@ -19,7 +19,7 @@ ADMIN_PASSWORD = "Admin-Passw0rd-for-tests"
 class MoorageServer:
     def __init__(self, data_dir: Path, workers: int = 2, port: int | None = None,
                  env: dict[str, str] | None = None, tls: bool = False, bind_host: str = "127.0.0.1",
-                 launcher: Sequence[str] = (), extra_args: Sequence[str] = ()) -> None:
+                 launcher: Sequence[str] = (), extra_args: Sequence[str] = (), log_path: Path | None = None) -> None:
         self.data_dir = data_dir
         self.workers = workers
         #: Where it listens and is reached; another address only for a test host of our own (tests.support.netns).
@@ -34,6 +34,8 @@ class MoorageServer:
         self.extra_args = list(extra_args)
         #: 5xx statuses a test provokes on purpose (a full disk is the operator's to fix, not bad input).
         self.expected_5xx: set[int] = set()
+        #: Replicas sharing one data directory each need a log of their own.
+        self.log_path = log_path or data_dir.parent / f"{data_dir.name}-server.log"
         self.process: ManagedProcess | None = None
 
     @property
@@ -53,10 +55,6 @@ class MoorageServer:
     def verify(self) -> ssl.SSLContext | bool:
         """What httpx needs to trust this server (raises until a TLS server has written its CA)."""
         return ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else True
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
     def start(self) -> None:
         env = {**os.environ, "MOORAGE_ADMIN_PASSWORD": ADMIN_PASSWORD, **self.env}

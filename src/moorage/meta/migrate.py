@@ -13,12 +13,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def upgrade(store: MetaStore) -> None:
+    """Call it holding ``store.setup_lock()``: two migrators at once would both create the tables."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.connect() as conn:
-        if store.is_sqlite:
-            # One migrator at a time, even when several processes start together.
-            conn = conn.execution_options(moorage_write=True)
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
         conn.commit()

@@ -7,8 +7,10 @@ PostgreSQL needs none of that and gets plain transactions.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import importlib
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +22,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 T = TypeVar("T")
+
+# Any fixed number names the lock in PostgreSQL's advisory-lock space; these are the bytes of "moorage".
+_SETUP_LOCK_KEY = 0x6D6F6F72616765
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -116,6 +121,29 @@ class MetaStore:
         stmt = self._dialect.insert(table)
         return stmt.on_conflict_do_update(index_elements=keys,
                                           set_={c: stmt.excluded[c] for c in update_columns})
+
+    @contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Held by one process at a time among all that share this store, replicas included: for the
+        work of a start (schema, first account, signing key) that servers starting together would race on."""
+        if self.is_sqlite:
+            # Every process that shares a SQLite file runs on this host, so a lock file beside it will do.
+            fd = os.open(f"{self.engine.url.database}.setup-lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _SETUP_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                # A session's advisory lock outlives its transactions; the pool would keep it held.
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK_KEY})
+                conn.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
