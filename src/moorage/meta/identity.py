@@ -99,9 +99,9 @@ class IdentityModel:
                        sa.and_(users.c.email != "", users.c.email == email)))).first()
             if taken:
                 return None
-            return int(conn.execute(users.insert().values(
-                username=username, password_hash=password_hash, email=email, realname=realname, comment=comment,
-                sysadmin=sysadmin, disabled=False, created_at=now, updated_at=now)).inserted_primary_key[0])
+            return self.store.insert_new(
+                conn, users, users.c.id, username=username, password_hash=password_hash, email=email,
+                realname=realname, comment=comment, sysadmin=sysadmin, disabled=False, created_at=now, updated_at=now)
 
     def email_taken(self, email: str, except_user: int) -> bool:
         with self.store.read() as conn:
@@ -147,13 +147,10 @@ class IdentityModel:
                      creator_ref: int) -> int | None:
         now = time.time()
         with self.store.write() as conn:
-            if conn.execute(sa.select(robots.c.id).where(robots.c.name == name)).first():
-                return None
-            return int(conn.execute(robots.insert().values(
-                name=name, description=description, secret_hash=secret_hash, level=level, project_id=project_id,
-                disabled=disabled, duration=duration, expires_at=expires_at,
-                permissions_json=json.dumps(permissions), creator_ref=creator_ref, created_at=now,
-                updated_at=now)).inserted_primary_key[0])
+            return self.store.insert_new(
+                conn, robots, robots.c.id, name=name, description=description, secret_hash=secret_hash,
+                level=level, project_id=project_id, disabled=disabled, duration=duration, expires_at=expires_at,
+                permissions_json=json.dumps(permissions), creator_ref=creator_ref, created_at=now, updated_at=now)
 
     def update_robot(self, robot_id: int, **values: Any) -> bool:
         if "permissions" in values:
@@ -204,18 +201,15 @@ class IdentityModel:
 
     def record_failure(self, keys: list[str], window: float) -> None:
         now = time.time()
+        # One statement per key, so failures counted at the same moment by other processes all add up.
+        expired = login_failures.c.window_start <= now - window
         with self.store.write() as conn:
             for key in keys:
-                row = conn.execute(sa.select(login_failures.c.count, login_failures.c.window_start)
-                                   .where(login_failures.c.key == key)).first()
-                if row is None:
-                    conn.execute(login_failures.insert().values(key=key, count=1, window_start=now))
-                elif row.window_start <= now - window:
-                    conn.execute(login_failures.update().where(login_failures.c.key == key)
-                                 .values(count=1, window_start=now))
-                else:
-                    conn.execute(login_failures.update().where(login_failures.c.key == key)
-                                 .values(count=login_failures.c.count + 1))
+                if self.store.insert_new(conn, login_failures, login_failures.c.key, key=key, count=1,
+                                         window_start=now) is None:
+                    conn.execute(login_failures.update().where(login_failures.c.key == key).values(
+                        count=sa.case((expired, 1), else_=login_failures.c.count + 1),
+                        window_start=sa.case((expired, now), else_=login_failures.c.window_start)))
 
     def clear_failures(self, key: str) -> None:
         with self.store.write() as conn:

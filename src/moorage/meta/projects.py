@@ -112,15 +112,15 @@ class ProjectModel:
     def create(self, name: str, owner_id: int, public: bool, metadata: dict[str, str]) -> int | None:
         now = time.time()
         with self.store.write() as conn:
-            if conn.execute(sa.select(projects.c.id).where(projects.c.name == name)).first():
+            project_id = self.store.insert_new(conn, projects, projects.c.id, name=name, owner_id=owner_id,
+                                               public=public, metadata_json=json.dumps(metadata), created_at=now,
+                                               updated_at=now)
+            if project_id is None:
                 return None
-            project_id = int(conn.execute(projects.insert().values(
-                name=name, owner_id=owner_id, public=public, metadata_json=json.dumps(metadata), created_at=now,
-                updated_at=now)).inserted_primary_key[0])
             # The creator administers what they created, as in Harbor.
             conn.execute(project_members.insert().values(project_id=project_id, user_id=owner_id, role_id=1,
                                                           created_at=now, updated_at=now))
-            return project_id
+            return int(project_id)
 
     def update(self, project_id: int, public: bool, metadata: dict[str, str]) -> None:
         with self.store.write() as conn:
@@ -155,12 +155,9 @@ class ProjectModel:
     def add_member(self, project_id: int, user_id: int, role_id: int) -> int | None:
         now = time.time()
         with self.store.write() as conn:
-            if conn.execute(sa.select(project_members.c.id).where(project_members.c.project_id == project_id,
-                                                                  project_members.c.user_id == user_id)).first():
-                return None
-            return int(conn.execute(project_members.insert().values(
-                project_id=project_id, user_id=user_id, role_id=role_id, created_at=now,
-                updated_at=now)).inserted_primary_key[0])
+            return self.store.insert_new(
+                conn, project_members, project_members.c.id, project_id=project_id, user_id=user_id,
+                role_id=role_id, created_at=now, updated_at=now)
 
     def set_member_role(self, project_id: int, member_id: int, role_id: int) -> bool:
         with self.store.write() as conn:
@@ -222,12 +219,8 @@ class ProjectModel:
     def add_tag(self, artifact: ArtifactRow, tag: str) -> bool:
         """Tag an artifact; False when the repository already has that tag."""
         with self.store.write() as conn:
-            if conn.execute(sa.select(tags.c.name).where(tags.c.repository_id == artifact.repository_id,
-                                                         tags.c.name == tag)).first():
-                return False
-            conn.execute(tags.insert().values(repository_id=artifact.repository_id, name=tag,
-                                              manifest_id=artifact.id, updated_at=time.time()))
-            return True
+            return self.store.insert_new(conn, tags, tags.c.name, repository_id=artifact.repository_id, name=tag,
+                                         manifest_id=artifact.id, updated_at=time.time()) is not None
 
     def delete_tag(self, artifact: ArtifactRow, tag: str) -> bool:
         with self.store.write() as conn:

@@ -116,6 +116,15 @@ class MetaStore:
         """An INSERT that does nothing when the row exists: concurrent pushes of the same thing agree."""
         return self._dialect.insert(table).on_conflict_do_nothing()
 
+    def insert_new(self, conn: sa.Connection, table: sa.Table, returning: sa.Column[Any], /,
+                   **values: Any) -> Any | None:
+        """Insert a row unless it would repeat a unique value; returns the new row's ``returning``, or None.
+
+        A check before the insert is not enough on PostgreSQL: two transactions both find the name
+        free, and the second insert fails. Here the second waits for the first and then inserts nothing.
+        """
+        return conn.execute(self.insert_ignore(table).values(**values).returning(returning)).scalar()
+
     def upsert(self, table: sa.Table, keys: list[str], update_columns: list[str]) -> Any:
         """An INSERT that overwrites ``update_columns`` of an existing row with the same ``keys``."""
         stmt = self._dialect.insert(table)
