@@ -7,11 +7,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from tests.registry.conftest import push_image
+from tests.api.harbor import api
+from tests.registry.conftest import OCI_MANIFEST, push_image
 from tests.support.clients import Podman, Skopeo
 from tests.support.images import IndexInfo, tagged_descriptor
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 from tests.support.postgres import Postgres
+from tests.support.procs import wait_until
 
 CREDS = f"admin:{ADMIN_PASSWORD}"
 
@@ -44,3 +46,32 @@ def test_skopeo_pushes_an_index_that_podman_and_skopeo_pull_back(
     skopeo.copy(f"docker://{reference}", f"oci:{tmp_path / 'back'}:v1", all_images=True, creds=CREDS,
                 preserve_digests=True)
     assert tagged_descriptor(tmp_path / "back", "v1")["digest"] == oci_index.digest
+
+
+def test_pulls_and_pushes_carry_on_after_postgresql_restarts(tmp_path: Path) -> None:
+    database = Postgres(tmp_path).start()
+    server = MoorageServer(tmp_path / "data", workers=1,
+                           env={"MOORAGE_DATABASE_URL": database.new_database("restarts")})
+    try:
+        server.start()
+        repo = server.project("library") + "/app"
+        with server.client() as client:
+            push_image(client, repo, "v1")
+            for _ in range(20):  # several connections of each kind now wait in the pools
+                assert client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 200
+
+            database.restart()
+            assert client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 200
+            assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
+            push_image(client, repo, "v2")
+
+        # The pulls made just before the restart were still on their way to the audit log: none is lost.
+        def pulls_recorded() -> bool:
+            with api(server) as admin:
+                logs = admin.get("/audit-logs", params={"q": "operation=pull", "page_size": 100}).json()
+            return sum(entry["resource"].startswith(repo) for entry in logs) == 21
+
+        wait_until(pulls_recorded, timeout=30, what="all 21 pulls in the audit log")
+    finally:
+        server.stop()
+        database.stop()

@@ -47,8 +47,9 @@ class Postgres:
         return self.workdir / "data"
 
     def start(self) -> Postgres:
-        run([*self.as_user, self.bin / "initdb", "--pgdata", self.data, "--username", SUPERUSER,
-             "--auth", "trust", "--encoding", "UTF8", "--no-sync"])
+        if not self.data.exists():
+            run([*self.as_user, self.bin / "initdb", "--pgdata", self.data, "--username", SUPERUSER,
+                 "--auth", "trust", "--encoding", "UTF8", "--no-sync"])
         # Durability settings off: a test cluster lives for one run, and fsync would only slow it down.
         self.process = ManagedProcess(
             [*self.as_user, self.bin / "postgres", "-D", self.data, "-h", "127.0.0.1", "-p", str(self.port),
@@ -72,8 +73,26 @@ class Postgres:
             connection.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{name}"
 
+    def restart(self) -> None:
+        """Stop the server, dropping every client's connection, and start it again on the same data."""
+        self._shut_down()
+        self.start()
+
+    def _shut_down(self) -> None:
+        if self.process is None:
+            return
+        # SIGINT is PostgreSQL's fast shutdown: connected clients are cut off rather than waited for.
+        postmaster = (self.data / "postmaster.pid").read_text().split()[0]
+        run([*self.as_user, "kill", "-INT", postmaster])
+        wait_until(lambda: self.process is not None and not self.process.alive(), timeout=30,
+                   what="PostgreSQL to shut down")
+        self.process.stop()
+        self.process = None
+
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            self._shut_down()
+        finally:
+            if self.process is not None:
+                self.process.stop()
+            shutil.rmtree(self.workdir, ignore_errors=True)
