@@ -171,6 +171,13 @@ class UploadService:
                 _hash_all(hasher, batch)
                 written += batched
             completed = True
+        except OSError:
+            # A full disk: read the rest of the body before answering. Answered while still sending, a
+            # client can meet the connection's close as a reset that discards the answer, and would
+            # report a dropped connection instead of the 507 that names the cause.
+            async for _ in body:
+                pass
+            raise
         finally:
             # The file must not be truncated or closed under a batch still being written.
             for future in in_flight:
