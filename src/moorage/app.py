@@ -29,7 +29,14 @@ from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
 from moorage.registry.authorizer import OpenAuthorizer
 from moorage.registry.context import RegistryContext
-from moorage.registry.errors import InternalError, NotFound, RegistryError, StorageFull, Unsupported
+from moorage.registry.errors import (
+    InternalError,
+    MetadataUnavailable,
+    NotFound,
+    RegistryError,
+    StorageFull,
+    Unsupported,
+)
 from moorage.registry.routes import routes
 from moorage.settings import Settings, load_settings
 
@@ -81,12 +88,16 @@ def _storage_full(exc: Exception) -> bool:
 
 
 async def _storage_error(request: Request, exc: Exception) -> Response:
-    if not _storage_full(exc):
-        raise exc
-    # Not a bug to trace but the operator's to fix: one line saying so, with the driver's own error
+    # Not bugs to trace but the operator's to fix: one line saying so, with the driver's own error
     # rather than SQLAlchemy's rendering of it, which carries the statement.
-    log.warning("storage full during %s %s: %s", request.method, request.url.path, getattr(exc, "orig", exc))
-    return StorageFull().response(head=request.method == "HEAD")
+    cause = getattr(exc, "orig", exc)
+    if _storage_full(exc):
+        log.warning("storage full during %s %s: %s", request.method, request.url.path, cause)
+        return StorageFull().response(head=request.method == "HEAD")
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        log.warning("metadata database unavailable during %s %s: %s", request.method, request.url.path, cause)
+        return MetadataUnavailable().response(head=request.method == "HEAD")
+    raise exc
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

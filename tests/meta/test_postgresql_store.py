@@ -48,10 +48,11 @@ def test_skopeo_pushes_an_index_that_podman_and_skopeo_pull_back(
     assert tagged_descriptor(tmp_path / "back", "v1")["digest"] == oci_index.digest
 
 
-def test_pulls_and_pushes_carry_on_after_postgresql_restarts(tmp_path: Path) -> None:
+def test_a_postgresql_restart_loses_nothing_and_an_outage_answers_503(tmp_path: Path) -> None:
     database = Postgres(tmp_path).start()
     server = MoorageServer(tmp_path / "data", workers=1,
                            env={"MOORAGE_DATABASE_URL": database.new_database("restarts")})
+    server.expected_5xx = {503}
     try:
         server.start()
         repo = server.project("library") + "/app"
@@ -72,6 +73,19 @@ def test_pulls_and_pushes_carry_on_after_postgresql_restarts(tmp_path: Path) -> 
             return sum(entry["resource"].startswith(repo) for entry in logs) == 21
 
         wait_until(pulls_recorded, timeout=30, what="all 21 pulls in the audit log")
+
+        # While the database is down, clients are told so (503, retry), not sent an internal error.
+        database.shut_down()
+        with server.client() as client:
+            response = client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST})
+            assert response.status_code == 503 and response.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert "metadata database" in response.json()["errors"][0]["message"]
+        with api(server) as admin:
+            response = admin.get("/projects")
+            assert response.status_code == 503 and response.json()["errors"][0]["code"] == "UNAVAILABLE"
+        database.start()
+        with server.client() as client:
+            assert client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}).status_code == 200
     finally:
         server.stop()
         database.stop()

@@ -75,10 +75,11 @@ class Postgres:
 
     def restart(self) -> None:
         """Stop the server, dropping every client's connection, and start it again on the same data."""
-        self._shut_down()
+        self.shut_down()
         self.start()
 
-    def _shut_down(self) -> None:
+    def shut_down(self) -> None:
+        """Stop the server and keep its data (``start`` brings it back)."""
         if self.process is None:
             return
         # SIGINT is PostgreSQL's fast shutdown: connected clients are cut off rather than waited for.
@@ -91,7 +92,7 @@ class Postgres:
 
     def stop(self) -> None:
         try:
-            self._shut_down()
+            self.shut_down()
         finally:
             if self.process is not None:
                 self.process.stop()

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,7 +19,16 @@ from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from moorage.api import members, projects, repositories, robots, system, users  # noqa: F401  (registers operations)
-from moorage.api.base import OPERATIONS, ApiError, Call, InternalError, MethodNotAllowed, NotFound, resolve_subject
+from moorage.api.base import (
+    OPERATIONS,
+    ApiError,
+    Call,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    Unavailable,
+    resolve_subject,
+)
 from moorage.api.openapi import document
 from moorage.settings import Settings
 
@@ -69,6 +79,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return InternalError(str(exc.detail)).response()
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("metadata database unavailable during %s %s: %s", request.method, request.url.path,
+                getattr(exc, "orig", exc))
+    return Unavailable("the registry cannot reach its metadata database right now; retry shortly "
+                       "(the registry's log names the cause)").response()
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return InternalError("internal error; the server logged the details").response()
@@ -89,6 +106,7 @@ def create_api(settings: Settings) -> Starlette:
 
     routes.insert(0, Route("/openapi.json", openapi, methods=["GET"]))
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                                                       sqlalchemy.exc.OperationalError: _database_unavailable,
                                                        Exception: _unexpected})
     assert isinstance(app.router, Router)
     app.router.redirect_slashes = False

@@ -74,6 +74,10 @@ class TooManyRequests(ApiError):
     code, status = "TOO_MANY_REQUEST", 429
 
 
+class Unavailable(ApiError):
+    code, status = "UNAVAILABLE", 503
+
+
 class InternalError(ApiError):
     code, status = "UNKNOWN", 500
 

@@ -36,13 +36,13 @@ class PlainPostgres:
             try:
                 cursor = conn.execute(converted, params)
                 rows = cursor.fetchone() if one else cursor.fetchall()
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as error:
                 conn.close()
                 if reused:
                     # A kept connection the server has dropped (restarted, or timed out idle
                     # connections): a read is safe to repeat, on a new connection.
                     continue
-                raise
+                raise sa.exc.OperationalError(converted, None, error) from error
             except BaseException:
                 conn.close()
                 raise
@@ -54,7 +54,11 @@ class PlainPostgres:
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
-        return psycopg.connect(self._conninfo, autocommit=True), False
+        try:
+            return psycopg.connect(self._conninfo, autocommit=True), False
+        except psycopg.OperationalError as error:
+            # Raised as SQLAlchemy raises it, so the app answers an unreachable database one way.
+            raise sa.exc.OperationalError(None, None, error) from error
 
     def _checkin(self, conn: psycopg.Connection[Any]) -> None:
         with self._lock:

@@ -136,5 +136,10 @@ class StorageFull(RegistryError):
                                                      "free space or grow its volume, then push again")
 
 
+class MetadataUnavailable(RegistryError):
+    code, status, default_message = "UNAVAILABLE", 503, ("the registry cannot reach its metadata database right "
+                                                         "now; retry shortly (the registry's log names the cause)")
+
+
 class InternalError(RegistryError):
     code, status, default_message = "UNKNOWN", 500, "internal error; the registry logged the details"
