@@ -201,7 +201,8 @@ class IdentityModel:
 
     def record_failure(self, keys: list[str], window: float) -> None:
         now = time.time()
-        # One statement per key, so failures counted at the same moment by other processes all add up.
+        # Insert, or update in SQL, never read-then-write: failures counted at the same moment by other
+        # processes all add up.
         expired = login_failures.c.window_start <= now - window
         with self.store.write() as conn:
             for key in keys:
