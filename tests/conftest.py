@@ -8,22 +8,15 @@ import pytest
 
 from tests.support.moorage import MoorageServer
 from tests.support.postgres import Postgres
+from tests.support.procs import running
 
 pytest_plugins = ["tests.support.fixtures"]
-
-
-def _serving(server: MoorageServer) -> Iterator[MoorageServer]:
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def moorage_on_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MoorageServer]:
     """One registry for the session: two worker processes, SQLite and files in a temporary data dir."""
-    yield from _serving(MoorageServer(tmp_path_factory.mktemp("moorage"), workers=2))
+    yield from running(lambda: MoorageServer(tmp_path_factory.mktemp("moorage"), workers=2))
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +24,7 @@ def moorage_on_postgresql(tmp_path_factory: pytest.TempPathFactory, postgres: Po
     """The same with its metadata in PostgreSQL, the scale-out setup (blobs stay in the data dir)."""
     data_dir = tmp_path_factory.mktemp("moorage-pg")
     url = postgres.new_database(data_dir.name.replace("-", "_"))
-    yield from _serving(MoorageServer(data_dir, workers=2, env={"MOORAGE_DATABASE_URL": url}))
+    yield from running(lambda: MoorageServer(data_dir, workers=2, env={"MOORAGE_DATABASE_URL": url}))
 
 
 @pytest.fixture(scope="session")

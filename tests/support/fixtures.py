@@ -14,58 +14,36 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.clients import Containerd, Distribution, DockerCli, Dockerd, Podman, Skopeo
 from tests.support.images import ImageInfo, IndexInfo, build_image, build_multiplatform
 from tests.support.postgres import Postgres
-from tests.support.procs import ToolMissing
+from tests.support.procs import or_fail, running
 
 DISTRIBUTION_USERS = {"alice": "alice-" + secrets.token_hex(8), "bob": "bob-" + secrets.token_hex(8)}
 
-T = TypeVar("T")
-
-
-def _or_fail(make: Callable[[], T]) -> T:
-    """Turn ToolMissing into a plain failure whose message is just the install hint."""
-    try:
-        return make()
-    except ToolMissing as missing:
-        pytest.fail(str(missing), pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]:
-    daemon = _or_fail(lambda: Containerd(tmp_path_factory.mktemp("containerd")))
-    try:
-        daemon.start()
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from running(lambda: Containerd(tmp_path_factory.mktemp("containerd")))
 
 
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory: pytest.TempPathFactory, containerd: Containerd) -> Iterator[Dockerd]:
-    daemon = _or_fail(lambda: Dockerd(tmp_path_factory.mktemp("dockerd"), containerd_socket=containerd.socket))
-    try:
-        daemon.start()
-        yield daemon
-    finally:
-        daemon.stop()
+    yield from running(lambda: Dockerd(tmp_path_factory.mktemp("dockerd"), containerd_socket=containerd.socket))
 
 
 @pytest.fixture
 def docker(dockerd: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> DockerCli:
     """The docker CLI with a fresh DOCKER_CONFIG, so one test's ``docker login`` never helps another."""
-    return _or_fail(lambda: dockerd.cli(tmp_path_factory.mktemp("docker-config")))
+    return or_fail(lambda: dockerd.cli(tmp_path_factory.mktemp("docker-config")))
 
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
-    client = _or_fail(lambda: Podman(tmp_path_factory.mktemp("podman")))
+    client = or_fail(lambda: Podman(tmp_path_factory.mktemp("podman")))
     try:
         yield client
     finally:
@@ -74,39 +52,23 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 
 @pytest.fixture(scope="session")
 def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
-    return _or_fail(lambda: Skopeo(tmp_path_factory.mktemp("skopeo")))
+    return or_fail(lambda: Skopeo(tmp_path_factory.mktemp("skopeo")))
 
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
-    cluster = _or_fail(lambda: Postgres(tmp_path_factory.mktemp("postgres")))
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
+    yield from running(lambda: Postgres(tmp_path_factory.mktemp("postgres")))
 
 
 @pytest.fixture(scope="session")
 def distribution(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
-    registry = _or_fail(lambda: Distribution(tmp_path_factory.mktemp("distribution")))
-    try:
-        registry.start()
-        yield registry
-    finally:
-        registry.stop()
+    yield from running(lambda: Distribution(tmp_path_factory.mktemp("distribution")))
 
 
 @pytest.fixture(scope="session")
 def distribution_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribution]:
     """CNCF distribution requiring basic auth for users ``DISTRIBUTION_USERS`` (``.creds("alice")``)."""
-    registry = _or_fail(lambda: Distribution(tmp_path_factory.mktemp("distribution-auth"),
-                                             users=DISTRIBUTION_USERS))
-    try:
-        registry.start()
-        yield registry
-    finally:
-        registry.stop()
+    yield from running(lambda: Distribution(tmp_path_factory.mktemp("distribution-auth"), users=DISTRIBUTION_USERS))
 
 
 @pytest.fixture

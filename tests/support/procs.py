@@ -10,8 +10,11 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+import pytest
 
 LOG_TAIL_CHARS = 4000
 
@@ -21,6 +24,37 @@ class ToolMissing(RuntimeError):
 
     Deliberately an error rather than a skip: CI must install the tool, not silently test less.
     """
+
+
+T = TypeVar("T")
+
+
+class _Server(Protocol):
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+S = TypeVar("S", bound=_Server)
+
+
+def or_fail(make: Callable[[], T]) -> T:
+    """Turn ToolMissing into a plain failure whose message is just the install hint."""
+    try:
+        return make()
+    except ToolMissing as missing:
+        pytest.fail(str(missing), pytrace=False)
+
+
+def running(make: Callable[[], S]) -> Iterator[S]:
+    """The body of a server fixture: build the server (a missing tool fails with its install hint),
+    start it, hand it to the tests, and stop it by PID afterwards whatever happened."""
+    server = or_fail(make)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 def require_tool(binary: str, package: str) -> str:
