@@ -11,15 +11,21 @@ from rich.console import Console
 
 from moorage.app import build_context
 from moorage.auth.bootstrap import bootstrap
+from moorage.datadir import keep_new_files_private, make_private
 from moorage.meta.migrate import upgrade
 from moorage.settings import Settings
 
-console = Console(stderr=True)
+# One line per message, whatever the terminal: operators grep these in logs.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def prepare(settings: Settings) -> None:
     """Once per start, before workers fork: data directory, schema, and clean-up of abandoned uploads."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Before anything is created: what this process writes is owner-only, and so is what the launcher
+    # it execs into and every Granian worker write (they inherit the umask).
+    keep_new_files_private()
+    for warning in make_private(settings.data_dir).warnings():
+        console.print(warning, markup=False, highlight=False, soft_wrap=True)
     context = build_context(settings)
     try:
         with context.store.setup_lock():
@@ -27,7 +33,7 @@ def prepare(settings: Settings) -> None:
             bootstrap(settings, context.store, console.print)
         purged = context.uploads.purge_stale(settings.upload_ttl_hours * 3600)
         if purged:
-            console.print(f"moorage: removed {purged} upload(s) untouched for {settings.upload_ttl_hours} h")
+            console.print(f"moorage: removed {purged} upload(s) untouched for {settings.upload_ttl_hours:g} h")
     finally:
         context.store.dispose()
 
@@ -51,6 +57,8 @@ def _tls_files(settings: Settings) -> dict[str, Path]:
 def _export(settings: Settings) -> None:
     """Workers build their settings from the environment, so pass the resolved values down."""
     for key, value in settings.model_dump(exclude={"config"}).items():
+        if value is None:
+            continue
         if isinstance(value, bool):
             text = str(value).lower()
         elif isinstance(value, list | dict):
@@ -70,7 +78,7 @@ def run(settings: Settings) -> None:
     argv = [sys.executable, "-m", "moorage.launch", settings.host, str(settings.port), str(workers)]
     if not settings.plain_http:
         tls = _tls_files(settings)
-        argv += [str(tls["cert"]), str(tls["key"])]
+        argv += [str(tls["cert"]), str(tls["key"]), "tls1.2" if settings.tls12 else "tls1.3"]
     sys.stdout.flush()
     sys.stderr.flush()
     # Start the server from a fresh interpreter: the supervisor that forks the workers then holds only

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from moorage.cli.tls import DataDirOption, HostnameOption, IpOption, certificate_table, fail
+from moorage.datadir import keep_new_files_private
 from moorage.settings import load_settings
 from moorage.tls.certs import ensure_server_certificate
 from moorage.tls.inspect import describe_file
@@ -31,6 +32,7 @@ def init(data_dir: DataDirOption = None, hostname: HostnameOption = None, ip: Ip
     """Create the CA and a server certificate covering --hostname/--ip, this host's addresses,
     localhost and loopback. Safe to run again: it only adds what is missing."""
     settings = load_settings(data_dir=data_dir, config=config)
+    keep_new_files_private()
     extra_dns, extra_ips = listen_names(settings.host)
     try:
         paths = ensure_server_certificate(settings.data_dir, [*(hostname or []), *extra_dns],

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from moorage.datadir import keep_new_files_private
 from moorage.settings import load_settings
 from moorage.tls.certs import renew_server_certificate, server_paths
 from moorage.tls.inspect import CertificateInfo, describe_file
@@ -71,6 +72,7 @@ def show(data_dir: DataDirOption = None,
 def renew(data_dir: DataDirOption = None, hostname: HostnameOption = None, ip: IpOption = None) -> None:
     """Issue a new server certificate under the same CA, keeping its SANs and adding new ones."""
     directory = resolve_data_dir(data_dir)
+    keep_new_files_private()
     old = server_paths(directory).cert
     old_serial = describe_file(old).serial if old.is_file() else None
     try:

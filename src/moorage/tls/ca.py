@@ -108,4 +108,4 @@ def store_ca(data_dir: Path, ca: CertificateAuthority) -> None:
     """Write the CA; the key first, so a reader that sees the certificate finds its key too."""
     directory = tls_dir(data_dir)
     atomic_write(directory / CA_KEY_NAME, key_pem(ca.key), mode=0o600)
-    atomic_write(directory / CA_CERT_NAME, ca.pem, mode=0o644)
+    atomic_write(directory / CA_CERT_NAME, ca.pem, mode=0o600)

@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix."""
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new content, never a mix.
+    Private unless ``mode`` says otherwise: in the data directory nothing is for other accounts (nodes
+    get the CA from ``moorage tls ca``); files written for others, like a node's runtime config, say so."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
