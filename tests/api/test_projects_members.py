@@ -40,6 +40,20 @@ def test_project_validation_errors(moorage: MoorageServer) -> None:
         assert_error(admin.get("/projects", params={"page": "x"}), 400, "BAD_REQUEST")
 
 
+
+def test_a_body_nested_too_deep_is_a_bad_request_not_a_crash(moorage: MoorageServer) -> None:
+    with api(moorage) as admin:
+        # 100,000 levels once exhausted the parser's recursion: a 500 and a traceback.
+        r = admin.post("/projects", content=b"[" * 100_000 + b"]" * 100_000,
+                       headers={"Content-Type": "application/json"})
+        assert_error(r, 400, "BAD_REQUEST")
+        assert "deeper than 64 levels" in r.json()["errors"][0]["message"]
+        name = unique("deep")
+        deep = b'{"project_name": "' + name.encode() + b'", "metadata": {"x": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
+        assert_error(admin.post("/projects", content=deep, headers={"Content-Type": "application/json"}),
+                     400, "BAD_REQUEST")
+        assert_error(admin.get(f"/projects/{name}", headers={"X-Is-Resource-Name": "true"}), 404, "NOT_FOUND")
+
 def test_project_permissions(moorage: MoorageServer) -> None:
     with api(moorage) as admin:
         private = make_project(admin)

@@ -146,6 +146,7 @@ def test_registry_reason_reaches_stderr(mint_server: MintServer, node_file: Path
 @pytest.mark.parametrize("stdin", [
     "", "{", "[]", json.dumps({"apiVersion": "v0", "kind": "CredentialProviderRequest", "image": "x"}),
     json.dumps({"apiVersion": API_VERSION, "kind": "CredentialProviderRequest"}),
+    "[" * 100_000,  # once a RecursionError traceback
 ])
 def test_bad_requests_exit_non_zero(stdin: str, offline_node_file: Path) -> None:
     done = run_plugin(stdin, "--registry", "http://127.0.0.1:9", "--credential-file", str(offline_node_file))

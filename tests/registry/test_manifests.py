@@ -219,3 +219,25 @@ def test_delete_manifest_removes_its_tags(client: httpx.Client, repo: str) -> No
 def test_manifests_are_readable_through_the_blob_endpoint(client: httpx.Client, repo: str) -> None:
     digest, body = push_image(client, repo, "v1")
     assert client.get(f"/v2/{repo}/blobs/{digest}").content == body
+
+
+def test_a_manifest_nested_too_deep_is_refused_not_a_crash(client: httpx.Client, repo: str) -> None:
+    config = b'{"deep":true}'
+    push_blob(client, repo, config)
+    # 100,000 levels once exhausted the parser's recursion (a 500); a real manifest nests about 4 deep.
+    error = assert_error(put_manifest(client, repo, "deep", b"[" * 100_000 + b"]" * 100_000), 400,
+                         "MANIFEST_INVALID")
+    assert "deeper than 64 levels" in error["message"]
+    # Valid in every other way, with one annotation value nested 200 deep.
+    nested = json.dumps(image_manifest(config, [], annotations={"k": "v"})).encode()
+    body = nested.replace(b'"v"', b"[" * 200 + b'"v"' + b"]" * 200)
+    error = assert_error(put_manifest(client, repo, "deep", body), 400, "MANIFEST_INVALID")
+    assert "deeper than 64 levels" in error["message"]
+    # Brackets inside strings are text, however many; and an integer too long to convert is bad JSON, not a 500.
+    text = json.dumps(image_manifest(config, [], annotations={"k": "[{" * 50_000 + '\\"]'})).encode()
+    assert put_manifest(client, repo, "brackets-in-text", text).status_code == 201
+    long_int = json.dumps(image_manifest(config, [])).encode().replace(b'"schemaVersion": 2',
+                                                                       b'"schemaVersion": ' + b"9" * 5000)
+    error = assert_error(put_manifest(client, repo, "huge", long_int), 400, "MANIFEST_INVALID")
+    assert "not valid JSON" in error["message"]
+    assert_error(client.get(f"/v2/{repo}/manifests/deep"), 404, "MANIFEST_UNKNOWN")

@@ -7,7 +7,6 @@ OpenAPI document, so the document always describes what is served.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from moorage.auth import rbac
 from moorage.auth.authenticate import LoginRefused, LoginThrottled
 from moorage.auth.context import AuthContext
 from moorage.auth.registry_authorizer import client_address, decode_basic
+from moorage.core import jsondepth
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -99,7 +99,10 @@ class Call:
     async def body(self, model: type[M]) -> M:
         raw = await self.request.body()
         try:
-            data = json.loads(raw or b"null")
+            data = jsondepth.loads(raw or b"null")
+        except jsondepth.TooDeeplyNested as exc:
+            raise BadRequest(f"the request body nests arrays and objects deeper than {exc.max_depth} levels "
+                             f"({model.__name__} needs far fewer)") from None
         except ValueError:
             raise BadRequest("the request body is not valid JSON") from None
         if not isinstance(data, dict):
@@ -134,7 +137,7 @@ async def resolve_subject(request: Request, auth: AuthContext) -> rbac.Subject:
     if credentials is None:
         raise Unauthorized("malformed Basic credentials")
     try:
-        return await auth.store.run(auth.authenticator.authenticate, *credentials, client_address(request))
+        return await auth.authenticator.login(*credentials, client_address(request))
     except LoginRefused:
         raise Unauthorized("invalid username or password") from None
     except LoginThrottled:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from moorage.core import jsondepth
 from moorage.core.mediatypes import (
     DOCKER_SCHEMA1,
     FOREIGN_LAYER_PREFIXES,
@@ -72,8 +73,12 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = jsondepth.loads(body)
+    except jsondepth.TooDeeplyNested as exc:
+        raise ManifestInvalid(f"the manifest nests arrays and objects deeper than {exc.max_depth} levels; "
+                              "a manifest nests about 4 deep") from None
+    except ValueError as exc:
+        # Also invalid UTF-8 and integers too long to convert: all of them bad input, none a server error.
         raise ManifestInvalid(f"the manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("the manifest must be a JSON object")

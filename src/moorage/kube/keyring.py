@@ -16,7 +16,6 @@ URLsMatch) rule by rule, so a doctor can say "the kubelet would try credential X
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from moorage.core import jsondepth
 from moorage.kube.dockerconfig import DockerConfigError, decode_auth
 
 DEFAULT_REGISTRY_HOST = "index.docker.io"
@@ -137,7 +137,7 @@ def parse_dockercfg(data: bytes | str, source: CredentialSource) -> list[Keyring
 
 def _load_json(data: bytes | str, source: CredentialSource) -> dict[str, Any]:
     try:
-        doc = json.loads(data)
+        doc = jsondepth.loads(data)
     except ValueError as exc:
         raise KeyringError(f"{source}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):

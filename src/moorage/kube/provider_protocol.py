@@ -8,7 +8,6 @@ which plugin. Types here validate what the kubelet would reject, so mistakes sur
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,8 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import yaml
+
+from moorage.core import jsondepth
 
 API_VERSION = "credentialprovider.kubelet.k8s.io/v1"
 #: Older versions with the same wire shape; the reply must carry the request's apiVersion.
@@ -43,7 +44,7 @@ class CredentialProviderRequest:
 def parse_request(data: bytes | str) -> CredentialProviderRequest:
     """Parse and validate the request the kubelet writes on the plugin's stdin."""
     try:
-        doc = json.loads(data)
+        doc = jsondepth.loads(data)
     except ValueError as exc:
         raise ProtocolError(f"request is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from moorage.client.auth import Credentials
+from moorage.core import jsondepth
 from moorage.kube.dockerconfig import encode_auth
 from moorage.kube.secrets import RegistryAuth, dockerconfigjson, pull_secret
 
@@ -191,7 +192,7 @@ def payload_of(data: Mapping[str, str] | None) -> bytes | None:
 def credentials_in(payload: bytes | None, robot_name: str) -> Credentials | None:
     """The robot's credentials as stored in a ``.dockerconfigjson``, if it holds them."""
     try:
-        auths = json.loads(payload or b"").get("auths") or {}
+        auths = jsondepth.loads(payload or b"").get("auths") or {}
     except (ValueError, AttributeError):
         return None
     for entry in auths.values():
@@ -202,7 +203,7 @@ def credentials_in(payload: bytes | None, robot_name: str) -> Credentials | None
 
 def rotated_payload(payload: bytes, robot_name: str, secret: str) -> bytes:
     """The same ``.dockerconfigjson`` (same server keys, other entries untouched) with the robot's new secret."""
-    doc = json.loads(payload)
+    doc = jsondepth.loads(payload)
     auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
     for entry in auths.values():
         if isinstance(entry, dict) and entry.get("username") == robot_name:
