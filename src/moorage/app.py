@@ -24,7 +24,8 @@ from moorage.auth.registry_authorizer import TokenAuthorizer
 from moorage.auth.token_service import routes as token_routes
 from moorage.blobs.filesystem import FilesystemDriver
 from moorage.core.events import BatchingSink
-from moorage.core.uploads import UploadService
+from moorage.core.schedule import Job, Scheduler
+from moorage.core.uploads import UploadLimits, UploadService
 from moorage.meta.registry import RegistryModel
 from moorage.meta.store import MetaStore
 from moorage.registry.authorizer import OpenAuthorizer
@@ -50,10 +51,16 @@ def build_context(settings: Settings) -> RegistryContext:
     auth = AuthContext.build(settings, store, model)
     authorizer = TokenAuthorizer(auth) if settings.auth_enabled else OpenAuthorizer()
     context = RegistryContext(settings=settings, store=store, model=model, driver=driver,
-                              uploads=UploadService(store, model, driver), authorizer=authorizer,
+                              uploads=UploadService(store, model, driver, _upload_limits(settings)),
+                              authorizer=authorizer,
                               events=BatchingSink(AuditSink(store, auth.audit).write))
     context.auth = auth  # type: ignore[attr-defined]  # the token service and /api/v2.0 share it
     return context
+
+
+def _upload_limits(settings: Settings) -> UploadLimits:
+    return UploadLimits(settings.max_uploads_per_repository, settings.max_uploads_per_account,
+                        settings.upload_ttl_hours)
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
@@ -113,9 +120,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.registry = build_context(settings)
         app.state.auth = app.state.registry.auth
+        # Every worker runs the loops; a lease in the database picks the one process that does the work.
+        scheduler = Scheduler(app.state.registry.store, [
+            Job("upload-purge", settings.upload_purge_interval_minutes * 60, app.state.registry.uploads.purge_expired),
+        ])
+        scheduler.start()
         try:
             yield
         finally:
+            await scheduler.stop()
             await app.state.registry.events.close()
             app.state.registry.store.dispose()
 

@@ -14,8 +14,9 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import anyio.to_thread
@@ -24,7 +25,13 @@ from moorage.blobs.driver import BlobDriver
 from moorage.core import heap, sha256state
 from moorage.meta.registry import RegistryModel, Upload
 from moorage.meta.store import MetaStore
-from moorage.registry.errors import BlobUploadInvalid, BlobUploadUnknown, DigestInvalid, RangeNotSatisfiable
+from moorage.registry.errors import (
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    RangeNotSatisfiable,
+    TooManyRequests,
+)
 from moorage.registry.reference import Digest
 
 log = logging.getLogger("moorage.uploads")
@@ -39,6 +46,22 @@ _LOCK_WAIT_SECONDS = 30.0
 _BATCH_SIZE = 1024 * 1024
 # Uploads at least this large leave enough freed buffer space behind to be worth returning to the OS.
 _RELEASE_AFTER_BYTES = 64 * 1024 * 1024
+# Expired sessions are locked (one open file each) and deleted this many at a time.
+_PURGE_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class UploadLimits:
+    """How many sessions may be open at once, and how long an untouched one lives (the settings
+    ``max_uploads_per_repository``, ``max_uploads_per_account`` and ``upload_ttl_hours``)."""
+
+    per_repository: int = 100
+    per_account: int = 1000
+    ttl_hours: float = 24.0
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self.ttl_hours * 3600
 
 
 def _write_all(fh: BinaryIO, batch: list[bytes]) -> None:
@@ -57,10 +80,12 @@ async def _settle(futures: list[Future[None]]) -> None:
 
 
 class UploadService:
-    def __init__(self, store: MetaStore, model: RegistryModel, driver: BlobDriver) -> None:
+    def __init__(self, store: MetaStore, model: RegistryModel, driver: BlobDriver,
+                 limits: UploadLimits | None = None) -> None:
         self.store = store
         self.model = model
         self.driver = driver
+        self.limits = limits or UploadLimits()
         # One thread per stage is enough for one upload; more let concurrent uploads proceed together.
         self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-write")
         self._hasher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-hash")
@@ -69,10 +94,29 @@ class UploadService:
     def new_id() -> str:
         return str(uuid.uuid4())
 
-    async def start(self, repo: str) -> str:
+    async def start(self, repo: str, owner: str) -> str:
+        """Open a session in ``repo`` for ``owner`` (an account name, or ``address:<ip>``), or refuse
+        with 429 when either already has the most open sessions allowed."""
         upload_id = self.new_id()
-        await self.store.run(self.model.create_upload, upload_id, repo)
+        limits = self.limits
+        refused = await self.store.run(self.model.create_upload, upload_id, repo, owner,
+                                       limits.per_repository, limits.per_account)
+        if refused is not None:
+            raise self._too_many(refused, repo, owner)
         return upload_id
+
+    def _too_many(self, cap: str, repo: str, owner: str) -> TooManyRequests:
+        limits = self.limits
+        if cap == "repository":
+            who, most, setting = f"repository {repo}", limits.per_repository, "max_uploads_per_repository"
+        else:
+            address = owner.removeprefix("address:")
+            who = f"client address {address}" if address != owner else f"account {owner}"
+            most, setting = limits.per_account, "max_uploads_per_account"
+        return TooManyRequests(
+            f"{who} already has {most} open uploads, the most allowed ({setting}); finish or cancel (DELETE) "
+            f"open uploads, or wait for them to expire after {limits.ttl_hours:g} h untouched",
+            detail={"limit": setting, "max": most, "expires_after_hours": limits.ttl_hours})
 
     def _rehash(self, upload_id: str, offset: int, algorithm: str = "sha256") -> Any:
         hasher = sha256state.new() if algorithm == "sha256" else hashlib.new(algorithm)
@@ -228,13 +272,40 @@ class UploadService:
         await anyio.to_thread.run_sync(self.driver.discard_upload, upload_id)
         await self.store.run(self.model.delete_upload, upload_id)
 
-    def purge_stale(self, max_age_seconds: float) -> int:
-        """Remove abandoned uploads: expired sessions, and temporary files no session owns (a
-        single-request upload cut off by a crash). Returns how many were removed."""
-        cutoff = time.time() - max_age_seconds
-        stale = set(self.model.purge_uploads(cutoff))
+    def purge_stale(self, max_age_seconds: float | None = None) -> int:
+        """Remove abandoned uploads: sessions untouched for ``max_age_seconds`` (default: the TTL) with
+        their data, and temporary files no session owns (a single-request upload cut off by a crash).
+        Returns how many were removed.
+
+        A session a request is writing to right now is not abandoned, whatever its age: each is locked
+        as ``receive`` locks it, and one whose lock is taken is left alone.
+        """
+        cutoff = time.time() - (self.limits.ttl_seconds if max_age_seconds is None else max_age_seconds)
+        stale = self.model.stale_uploads(cutoff)
+        sessions, removed = set(stale), set[str]()
+        for first in range(0, len(stale), _PURGE_BATCH):
+            locks: dict[str, Callable[[], None]] = {}
+            try:
+                for upload_id in stale[first:first + _PURGE_BATCH]:
+                    if (release := self.driver.try_lock_upload(upload_id)) is not None:
+                        locks[upload_id] = release
+                for upload_id in self.model.forget_stale_uploads(locks, cutoff):
+                    self.driver.discard_upload(upload_id)
+                    removed.add(upload_id)
+            finally:
+                for release in locks.values():
+                    release()
         for upload_id, mtime in self.driver.list_uploads():
-            if upload_id in stale or (mtime < cutoff and self.model.get_upload(upload_id) is None):
+            if upload_id in removed or upload_id in sessions:
+                continue  # a session's file: gone with it, or kept because the session is in use
+            if mtime < cutoff and self.model.get_upload(upload_id) is None:
                 self.driver.discard_upload(upload_id)
-                stale.add(upload_id)
-        return len(stale)
+                removed.add(upload_id)
+        return len(removed)
+
+    async def purge_expired(self) -> int:
+        """``purge_stale`` with the configured TTL, off the event loop, saying what it removed."""
+        removed = await anyio.to_thread.run_sync(self.purge_stale)
+        if removed:
+            log.info("removed %d upload(s) untouched for %g h", removed, self.limits.ttl_hours)
+        return removed

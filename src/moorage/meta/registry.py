@@ -5,6 +5,7 @@ Methods are blocking and short; the HTTP layer calls them through ``MetaStore.ru
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +78,18 @@ _UPLOAD = 'SELECT id, repository, "offset", hash_state FROM uploads WHERE id = :
 _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
 
 
+def _count_upto(column: sa.Column[str]) -> sa.Select[tuple[int]]:
+    """How many upload sessions have ``column`` = :key, counting no further than :cap (all a cap needs)."""
+    matching = sa.select(sa.literal(1).label("one")).where(column == sa.bindparam("key")) \
+        .limit(sa.bindparam("cap", type_=sa.Integer)).subquery()
+    return sa.select(sa.func.count()).select_from(matching)
+
+
+def _advisory_key(name: str) -> int:
+    """A PostgreSQL advisory-lock key (signed 64-bit) for a name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 class RegistryModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
@@ -91,6 +104,8 @@ class RegistryModel:
         self._add_references = store.insert_ignore(manifest_references)
         self._set_tags = store.upsert(tags, ["repository_id", "name"], ["manifest_id", "updated_at"])
         self._add_upload = uploads.insert()
+        self._open_in_repository = _count_upto(uploads.c.repository)
+        self._open_by_owner = _count_upto(uploads.c.owner)
         self._advance_upload = uploads.update().where(uploads.c.id == sa.bindparam("upload_id"),
                                                       uploads.c.offset == sa.bindparam("expected"))
         self._delete_upload = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
@@ -218,11 +233,32 @@ class RegistryModel:
             return [Referrer(*row) for row in conn.execute(query, {"repo": repo})]
 
     # -- upload sessions ------------------------------------------------------------------------
-    def create_upload(self, upload_id: str, repo: str) -> None:
+    def create_upload(self, upload_id: str, repo: str, owner: str, max_per_repository: int | None = None,
+                      max_per_owner: int | None = None) -> str | None:
+        """Open a session for ``owner`` unless ``repo`` or ``owner`` already has the most open sessions
+        allowed; returns which cap refused it ("repository" or "account"), or None when opened.
+
+        The count and the insert share one write transaction, so concurrent starts cannot overshoot a
+        cap: SQLite has one writer at a time, and on PostgreSQL the starts for one repository or one
+        owner queue behind a transaction-scoped advisory lock (taken in one order, so never a deadlock).
+        """
         now = time.time()
         with self.store.write() as conn:
-            conn.execute(self._add_upload, {"id": upload_id, "repository": repo, "offset": 0, "created_at": now,
-                                            "updated_at": now})
+            if not self.store.is_sqlite:
+                keys = {_advisory_key(f"uploads/repository/{repo}"), _advisory_key(f"uploads/owner/{owner}")}
+                for key in sorted(keys):
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            if self._at_cap(conn, self._open_in_repository, repo, max_per_repository):
+                return "repository"
+            if self._at_cap(conn, self._open_by_owner, owner, max_per_owner):
+                return "account"
+            conn.execute(self._add_upload, {"id": upload_id, "repository": repo, "owner": owner, "offset": 0,
+                                            "created_at": now, "updated_at": now})
+        return None
+
+    @staticmethod
+    def _at_cap(conn: sa.Connection, count: sa.Select[tuple[int]], key: str, cap: int | None) -> bool:
+        return cap is not None and conn.execute(count, {"key": key, "cap": cap}).scalar_one() >= cap
 
     def get_upload(self, upload_id: str) -> Upload | None:
         row = self.store.fetch_one(_UPLOAD, {"id": upload_id})
@@ -240,10 +276,17 @@ class RegistryModel:
         with self.store.write() as conn:
             return conn.execute(self._delete_upload, {"upload_id": upload_id}).rowcount > 0
 
-    def purge_uploads(self, before: float) -> list[str]:
-        """Forget sessions untouched since ``before``; returns their ids so their data can go too."""
+    def stale_uploads(self, before: float) -> list[str]:
+        """Sessions untouched since ``before``."""
+        with self.store.read() as conn:
+            return list(conn.execute(sa.select(uploads.c.id).where(uploads.c.updated_at < before)).scalars())
+
+    def forget_stale_uploads(self, upload_ids: Iterable[str], before: float) -> list[str]:
+        """Delete those of ``upload_ids`` still untouched since ``before`` (a chunk may have arrived since
+        they were listed); returns the ids deleted, whose data can go too."""
+        wanted = list(upload_ids)
+        if not wanted:
+            return []
         with self.store.write() as conn:
-            stale = list(conn.execute(sa.select(uploads.c.id).where(uploads.c.updated_at < before)).scalars())
-            if stale:
-                conn.execute(uploads.delete().where(uploads.c.id.in_(stale)))
-        return stale
+            return list(conn.execute(uploads.delete().where(uploads.c.id.in_(wanted), uploads.c.updated_at < before)
+                                     .returning(uploads.c.id)).scalars())

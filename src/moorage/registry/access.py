@@ -1,7 +1,8 @@
 """The access a request needs, derived in ONE place from its route and method.
 
-GET/HEAD pull, POST/PUT/PATCH push (and pull, as clients check what they push), DELETE delete,
-and a cross-repository mount also pulls from its source. Handlers never decide this themselves.
+GET/HEAD pull, POST/PUT/PATCH push (and pull, as clients check what they push), DELETE delete (but
+cancelling an upload only needs push), and a cross-repository mount also pulls from its source.
+Handlers never decide this themselves.
 """
 
 from __future__ import annotations
@@ -43,7 +44,11 @@ def required_access(route: str, request: Request) -> list[Access]:
     if route == "catalog":
         return [Access("registry", "catalog", ("*",))]
     name = request.path_params["name"]
-    needed = [Access("repository", name, _METHOD_ACTIONS[request.method])]
+    actions = _METHOD_ACTIONS[request.method]
+    if route == "upload" and request.method == "DELETE":
+        # Cancelling an upload deletes nothing stored: whoever may push may give up on a push of theirs.
+        actions = ("push",)
+    needed = [Access("repository", name, actions)]
     source = request.query_params.get("from")
     if route == "upload_start" and source and request.query_params.get("mount"):
         needed.append(Access("repository", source, ("pull",), optional=True))

@@ -49,6 +49,13 @@ def _chunk_start(request: Request) -> int | None:
     return start
 
 
+def _owner(request: Request, principal: Principal) -> str:
+    """Whose open sessions a new one counts against: the account, or the client address when anonymous."""
+    if principal.name:
+        return principal.name
+    return f"address:{request.client.host if request.client else 'unknown'}"
+
+
 async def _session(request: Request) -> Upload:
     ctx = registry(request)
     upload_id = request.path_params["upload_id"]
@@ -84,7 +91,7 @@ async def start(request: Request, principal: Principal) -> Response:
         expected = parse_digest(digest_param)
         await ctx.uploads.monolithic(repo, request.stream(), expected)
         return _blob_created(repo, str(expected))
-    upload_id = await ctx.uploads.start(repo)
+    upload_id = await ctx.uploads.start(repo, _owner(request, principal))
     return Response(status_code=202, headers=_session_headers(repo, upload_id, 0))
 
 
