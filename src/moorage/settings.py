@@ -37,6 +37,8 @@ class Settings(BaseModel):
                            "SQLite database, keys and certificates live.")
     listen: str = Field(default="127.0.0.1:5000", description="HOST:PORT the server binds to.")
     plain_http: bool = Field(default=False, description="Serve plain HTTP instead of HTTPS.")
+    tls12: bool = Field(default=True, description="Offer TLS 1.2 (ECDHE with AES-GCM or ChaCha20-Poly1305 only) "
+                        "beside TLS 1.3, for older nodes and proxies; TLS 1.3 is preferred either way.")
     workers: int = Field(default=0, description="Worker processes; 0 means one per CPU core.")
     database_url: str = Field(default="", description="SQLAlchemy URL of the metadata store; empty "
                               "means SQLite at <data_dir>/moorage.db.")
@@ -49,8 +51,16 @@ class Settings(BaseModel):
     public_url: str = Field(default="", description="Base URL clients reach the registry at; empty "
                             "means derived from each request's Host header.")
     max_manifest_bytes: int = Field(default=4 * 1024 * 1024, description="Largest manifest accepted.")
-    upload_ttl_hours: int = Field(default=24 * 7, description="Upload sessions untouched this long "
-                                  "may be purged.")
+    upload_ttl_hours: float = Field(default=24, ge=0, description="Upload sessions (and their data) untouched "
+                                    "this long are purged.")
+    max_uploads_per_repository: int = Field(default=100, ge=1, description="Open upload sessions one "
+                                            "repository may have; more are refused with 429 until some "
+                                            "finish, are cancelled or expire.")
+    max_uploads_per_account: int = Field(default=1000, ge=1, description="Open upload sessions one account "
+                                         "(or, anonymous, one client address) may have across repositories.")
+    upload_purge_interval_minutes: float = Field(default=10, gt=0, description="How often the server looks "
+                                                 "for expired upload sessions (one process among all "
+                                                 "workers and replicas does it).")
     auth_enabled: bool = Field(default=True, description="Enforce projects, users, roles and robot accounts "
                                "on the registry (token authentication). Off: anyone may do anything.")
     admin_password: str = Field(default="", description="Password of the `admin` account created on the first "
@@ -61,13 +71,18 @@ class Settings(BaseModel):
     token_lifetime_minutes: int = Field(default=30, description="How long a registry bearer token lives.")
     refresh_token_days: int = Field(default=30, description="How long an OAuth2 refresh token (access_type="
                                     "offline) lives.")
+    secret_key: str = Field(default="", description="The key (base64 of 32 bytes) that seals the token signing "
+                            "key in the database; give every replica the same. Empty: read secret_key_file.")
+    secret_key_file: Path | None = Field(default=None, description="File holding the secret key; default "
+                                         "<data_dir>/secret.key, made on the first start.")
     robot_name_prefix: str = Field(default="robot$", description="Prefix of robot account names.")
     robot_default_duration_days: int = Field(default=30, description="Robot lifetime when a create request "
                                              "gives no duration (-1 never expires).")
     project_creation_restriction: str = Field(default="adminonly", description="Who may create projects: "
                                               "`adminonly` or `everyone` (any logged-in user).")
-    login_max_failures: int = Field(default=10, description="Failed logins per account within the window "
-                                    "before further attempts on that account are refused.")
+    login_max_failures: int = Field(default=10, description="Failed logins for one account from one client "
+                                    "address within the window before that address is refused for that account "
+                                    "(never for others); past it, refusals for the account slow down.")
     login_max_failures_per_address: int = Field(default=100, description="Failed logins from one client "
                                                 "address within the window before it is refused.")
     login_failure_window_seconds: int = Field(default=300, description="Window (and lockout) for failed logins.")

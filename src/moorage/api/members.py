@@ -8,9 +8,10 @@ from starlette.responses import JSONResponse, Response
 
 from moorage.api.base import PAGED, BadRequest, Call, Conflict, Forbidden, NotFound, created, listing, ok, operation
 from moorage.api.models import ProjectMember, RoleRequest
-from moorage.api.projects import NAME_OR_ID, project_by_name_or_id
+from moorage.api.projects import NAME_OR_ID, project_by_name_or_id, ref
+from moorage.auth import rbac
 from moorage.auth.rbac import ROLE_NAMES
-from moorage.meta.projects import Member
+from moorage.meta.projects import Member, Project
 
 MEMBER = [*NAME_OR_ID, ("mid", "path", "integer")]
 
@@ -21,10 +22,13 @@ def render(member: Member) -> dict[str, Any]:
             "entity_type": "u"}
 
 
-def _role(role_id: int) -> int:
+def _role(call: Call, project: Project, role_id: int) -> int:
     if role_id not in ROLE_NAMES:
         raise BadRequest(f"role_id must be one of 1 (projectAdmin), 2 (developer), 3 (guest), 4 (maintainer), "
                          f"5 (limitedGuest), not {role_id}")
+    problem = rbac.role_ungrantable(call.subject, ref(project), role_id)
+    if problem:
+        raise Forbidden(problem)
     return role_id
 
 
@@ -53,7 +57,7 @@ async def listProjectMembers(call: Call) -> Response:
 async def createProjectMember(call: Call) -> Response:
     project = await project_by_name_or_id(call, "member", "create", "add members")
     req = await call.body(ProjectMember)
-    role_id = _role(req.role_id)
+    role_id = _role(call, project, req.role_id)
     if req.member_group and not req.member_user:
         raise BadRequest("group members are not supported by this registry; add users (member_user)")
     entity = req.member_user
@@ -85,7 +89,7 @@ async def updateProjectMember(call: Call) -> Response:
     req = await call.body(RoleRequest)
     if member.user_id == call.subject.id and call.subject.kind == "user" and not call.subject.sysadmin:
         raise Forbidden("you cannot change your own role")
-    await call.run(call.auth.projects.set_member_role, project.id, member.id, _role(req.role_id))
+    await call.run(call.auth.projects.set_member_role, project.id, member.id, _role(call, project, req.role_id))
     return ok()
 
 

@@ -8,7 +8,19 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from moorage.api.base import PAGED, BadRequest, Call, Conflict, NotFound, created, iso, listing, ok, operation
+from moorage.api.base import (
+    PAGED,
+    BadRequest,
+    Call,
+    Conflict,
+    Forbidden,
+    NotFound,
+    created,
+    iso,
+    listing,
+    ok,
+    operation,
+)
 from moorage.api.models import Robot as RobotBody
 from moorage.api.models import RobotCreate, RobotPermission, RobotSec
 from moorage.auth import rbac
@@ -69,6 +81,20 @@ async def _may_manage(call: Call, level: str, project_id: int | None, action: st
                  f"{action} robot accounts of project {project.name}")
 
 
+async def _require_grantable(call: Call, permissions: list[dict[str, Any]], what: str) -> None:
+    """Refuse unless the caller holds, itself, everything ``permissions`` give (robot:create or robot:update
+    alone must not mint a robot stronger than its maker, nor take one over)."""
+    names = {p.get("namespace", "") for p in permissions if p.get("kind", "project") == "project"} - {"*"}
+    projects: dict[str, rbac.ProjectRef] = {}
+    for name in names:
+        project = await call.auth.store.query(call.auth.projects.by_name, name)
+        if project is not None:
+            projects[name] = rbac.ProjectRef(project.id, project.name, project.public)
+    problem = rbac.ungrantable(call.subject, permissions, projects)
+    if problem:
+        raise Forbidden(f"cannot {what}: {problem}")
+
+
 async def _robot(call: Call, action: str) -> Robot:
     raw = call.params["robot_id"]
     if not raw.isdigit():
@@ -77,10 +103,13 @@ async def _robot(call: Call, action: str) -> Robot:
     if robot is None:
         call.require_login()
         raise NotFound(f"robot {raw} not found")
-    itself = call.subject.is_robot and call.subject.id == robot.id and call.subject.pull_only is None
-    if not (itself and action in ("read", "update-secret")):
+    if not (_itself(call, robot) and action in ("read", "update-secret")):
         await _may_manage(call, robot.level, robot.project_id, "update" if action == "update-secret" else action)
     return robot
+
+
+def _itself(call: Call, robot: Robot) -> bool:
+    return call.subject.is_robot and call.subject.id == robot.id and call.subject.pull_only is None
 
 
 def _secret(given: str | None) -> str:
@@ -138,6 +167,7 @@ async def CreateRobot(call: Call) -> Response:
             if permission.kind == "project" and permission.namespace != "*" and await call.auth.store.query(
                     call.auth.projects.by_name, permission.namespace) is None:
                 raise NotFound(f"project {permission.namespace} not found")
+    await _require_grantable(call, permissions, "create this robot")
     duration = _duration(call, req.duration)
     secret = _secret(req.secret)
     now = time.time()
@@ -162,6 +192,7 @@ async def GetRobotByID(call: Call) -> Response:
 @operation("PUT", "/robots/{robot_id}", "Update a robot account", "robot", body=RobotBody, params=ROBOT_ID)
 async def UpdateRobot(call: Call) -> Response:
     robot = await _robot(call, "update")
+    await _require_grantable(call, robot.permissions, f"change robot {robot.id}")
     req = await call.body(RobotBody)
     if req.level is not None and req.level != robot.level:
         raise BadRequest("a robot's level cannot be changed")
@@ -180,6 +211,7 @@ async def UpdateRobot(call: Call) -> Response:
         values["permissions"] = _permissions(req.permissions, robot.level)
         if robot.level == "project" and {p.namespace for p in req.permissions} != {robot.name.split("+", 1)[0]}:
             raise BadRequest("a project robot's permissions must name its own project")
+        await _require_grantable(call, values["permissions"], f"give robot {robot.id} these permissions")
     if values:
         await call.run(call.auth.identity.update_robot, robot.id, **values)
     return ok()
@@ -189,6 +221,9 @@ async def UpdateRobot(call: Call) -> Response:
            params=ROBOT_ID)
 async def RefreshSec(call: Call) -> Response:
     robot = await _robot(call, "update-secret")
+    if not _itself(call, robot):
+        # Whoever sets a robot's secret can act as that robot.
+        await _require_grantable(call, robot.permissions, f"refresh the secret of robot {robot.id}")
     req = await call.body(RobotSec)
     secret = _secret(req.secret)
     await call.run(call.auth.identity.update_robot, robot.id, secret_hash=hash_secret(secret))

@@ -37,8 +37,8 @@ def render(user: User) -> dict[str, Any]:
             "disabled": user.disabled, "creation_time": iso(user.created_at), "update_time": iso(user.updated_at)}
 
 
-def _admin(call: Call, what: str) -> None:
-    call.require(rbac.allowed_system(call.subject, "user", "update"), what)
+def _admin(call: Call, action: str, what: str) -> None:
+    call.require(rbac.allowed_system(call.subject, "user", action), what)
 
 
 async def _user(call: Call) -> User:
@@ -64,14 +64,14 @@ def _check_email(email: str) -> None:
 
 @operation("GET", "/users", "List users", "user", response="UserResp[]", params=PAGED)
 async def listUsers(call: Call) -> Response:
-    _admin(call, "list users")
+    _admin(call, "list", "list users")
     users = await call.auth.store.query(call.auth.identity.list_users)
     return listing(call, [render(u) for u in users])
 
 
 @operation("POST", "/users", "Create a local user", "user", body=UserCreationReq, status=201)
 async def createUser(call: Call) -> Response:
-    _admin(call, "create users")
+    _admin(call, "create", "create users")
     req = await call.body(UserCreationReq)
     if not req.username or len(req.username) > 255 or USERNAME_FORBIDDEN.search(req.username):
         raise BadRequest(f"invalid username {req.username!r}: 1-255 characters, none of , \" ~ # % $ : / \\ "
@@ -135,7 +135,7 @@ async def updateUserProfile(call: Call) -> Response:
     if req.comment is not None:
         values["comment"] = req.comment
     if req.disabled is not None:
-        _admin(call, "disable users")
+        _admin(call, "update", "disable users")
         if user.username == ADMIN:
             raise Forbidden("the admin account cannot be disabled")
         values["disabled"] = req.disabled
@@ -146,10 +146,11 @@ async def updateUserProfile(call: Call) -> Response:
 
 @operation("DELETE", "/users/{user_id}", "Delete a user", "user", params=USER_ID)
 async def deleteUser(call: Call) -> Response:
-    _admin(call, "delete users")
+    _admin(call, "delete", "delete users")
     user = await _user(call)
     if user.username == ADMIN or user.id == call.subject.id:
         raise Forbidden("the admin account and your own account cannot be deleted")
+    call.require(call.subject.sysadmin or not user.sysadmin, "delete an administrator")
     admin = await call.auth.store.query(call.auth.identity.user_by_name, ADMIN)
     await call.run(call.auth.identity.delete_user, user.id, admin.id if admin else 1)
     return ok()
@@ -158,7 +159,8 @@ async def deleteUser(call: Call) -> Response:
 @operation("PUT", "/users/{user_id}/sysadmin", "Grant or revoke system administrator", "user",
            body=UserSysAdminFlag, params=USER_ID)
 async def setUserSysAdmin(call: Call) -> Response:
-    _admin(call, "change administrators")
+    # Only an administrator makes another: a robot's user:update must not mint one (nobody grants what it lacks).
+    call.require(call.subject.sysadmin, "change administrators")
     user = await _user(call)
     req = await call.body(UserSysAdminFlag)
     if user.username == ADMIN and not req.sysadmin_flag:

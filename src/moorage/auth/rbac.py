@@ -23,15 +23,28 @@ def _perms(spec: dict[str, str]) -> frozenset[Perm]:
     return frozenset((resource, action) for resource, actions in spec.items() for action in actions.split())
 
 
-_LIMITED_GUEST = {"project": "read", "metadata": "read", "repository": "list read pull", "artifact": "list read",
-                  "tag": "list"}
-_GUEST = {**_LIMITED_GUEST, "member": "list read", "log": "list", "robot": "list read"}
-_DEVELOPER = {**_GUEST, "repository": "list read pull push update", "artifact": "list read create",
-              "tag": "list create"}
-_MAINTAINER = {**_DEVELOPER, "repository": "list read pull push update delete",
-               "artifact": "list read create delete", "tag": "list create delete"}
-_PROJECT_ADMIN = {**_MAINTAINER, "project": "read update delete", "metadata": "read create update delete",
-                  "member": "list read create update delete", "robot": "list read create update delete"}
+# Harbor's matrix (``rbac_role.go``), each role a superset of the one below it. Resources moorage does not
+# implement yet (labels, scans, helm charts, ...) are held all the same: a role holds them in Harbor, and a
+# project administrator must be able to grant them to a robot as Harbor's clients ask.
+_LIMITED_GUEST = {"project": "read", "metadata": "read", "quota": "read", "repository": "list read pull",
+                  "artifact": "list read", "artifact-addition": "read", "tag": "list", "accessory": "list",
+                  "helm-chart": "read list", "helm-chart-version": "read list", "configuration": "read",
+                  "scan": "read", "scanner": "read"}
+_GUEST = {**_LIMITED_GUEST, "member": "list read", "log": "list", "robot": "list read", "label": "read list"}
+_DEVELOPER = {**_GUEST, "repository": "list read pull push update create", "artifact": "list read create",
+              "tag": "list create", "artifact-label": "create delete",
+              "tag-retention": "create read update delete list operate", "helm-chart": "read list create",
+              "helm-chart-version": "read list create", "helm-chart-version-label": "create delete list"}
+_MAINTAINER = {**_DEVELOPER, "repository": "list read pull push update create delete",
+               "artifact": "list read create delete", "tag": "list create delete",
+               "metadata": "read create update delete", "label": "read list create update delete",
+               "immutable-tag": "create update delete list", "helm-chart": "read list create delete",
+               "helm-chart-version": "read list create delete", "notification-policy": "list",
+               "scan": "read create stop"}
+_PROJECT_ADMIN = {**_MAINTAINER, "project": "read update delete",
+                  "member": "list read create update delete", "robot": "list read create update delete",
+                  "notification-policy": "list read create update delete", "scanner": "read create",
+                  "configuration": "read update", "preheat-policy": "list read create update delete"}
 
 ROLE_PERMISSIONS: dict[int, frozenset[Perm]] = {
     PROJECT_ADMIN: _perms(_PROJECT_ADMIN),
@@ -86,6 +99,8 @@ class Subject:
     system_grants: frozenset[Perm] = frozenset()
     #: A node pull credential: pull only, in these projects only.
     pull_only: frozenset[str] | None = None
+    #: The account's credential generation when it authenticated (``moorage.meta.identity``): tokens carry it.
+    generation: int = 0
 
     @property
     def anonymous(self) -> bool:
@@ -115,7 +130,8 @@ def robot_grants(permissions: Iterable[dict[str, Any]]) -> tuple[dict[str, froze
                 continue
             expanded = set(_ROBOT_ALIASES.get(perm, frozenset({perm})))
             if perm[1] == "*":
-                expanded |= {p for role in ROLE_PERMISSIONS.values() for p in role if p[0] == perm[0]}
+                # Every action any role has on the resource; "*" itself names no action anyone checks.
+                expanded = {p for role in ROLE_PERMISSIONS.values() for p in role if p[0] == perm[0]}
                 for alias, extra in _ROBOT_ALIASES.items():
                     if alias[0] == perm[0]:
                         expanded |= extra
@@ -162,3 +178,66 @@ def pullable_projects(subject: Subject) -> frozenset[str] | None:
     if "*" in subject.robot_grants and ("repository", "pull") in subject.robot_grants["*"]:
         return None
     return frozenset(ns for ns, perms in subject.robot_grants.items() if ("repository", "pull") in perms)
+
+
+# -- granting: nobody gives away what they do not hold -----------------------------------------------
+def held_in_project(subject: Subject, project: ProjectRef) -> frozenset[Perm] | None:
+    """Every permission ``subject`` holds in ``project`` by its own right (None: all of them, a system
+    administrator). What anyone may do in a public project is not held: a grant built on it would
+    outlive the project going private."""
+    if subject.sysadmin:
+        return None
+    if subject.pull_only is not None:
+        return frozenset()
+    if subject.kind == "user":
+        return ROLE_PERMISSIONS.get(subject.roles.get(project.id, 0), frozenset())
+    if subject.kind == "robot":
+        return subject.robot_grants.get(project.name, frozenset()) | subject.robot_grants.get("*", frozenset())
+    return frozenset()
+
+
+def _missing(wanted: Iterable[Perm], held: frozenset[Perm] | None) -> list[Perm]:
+    return [] if held is None else sorted(p for p in set(wanted) if p not in held)
+
+
+def _spell(perms: list[Perm]) -> str:
+    return ", ".join(f"{resource}:{action}" for resource, action in perms)
+
+
+def ungrantable(creator: Subject, permissions: Iterable[dict[str, Any]],
+                projects: dict[str, ProjectRef]) -> str | None:
+    """Why ``creator`` may not hand out ``permissions`` (Harbor's RobotPermission list), or None when it holds
+    every one of them itself, in each project named (``projects``: name -> ref of every namespace but "*").
+
+    The permissions are compared after expansion (``repository:pull`` also reads artifacts, ``*`` is every
+    action), so nothing reaches the new holder that its creator lacks."""
+    if creator.sysadmin:
+        return None
+    grants, system = robot_grants(permissions)
+    problems: list[str] = []
+    held_system = creator.system_grants if creator.is_robot and creator.pull_only is None else frozenset()
+    if missing := _missing(system, held_system):
+        problems.append(f"system permission(s) {_spell(missing)}")
+    for namespace, wanted in sorted(grants.items()):
+        if namespace == "*":
+            held = (creator.robot_grants.get("*", frozenset())
+                    if creator.is_robot and creator.pull_only is None else frozenset())
+            where = "every project"
+        else:
+            project = projects.get(namespace)
+            held = held_in_project(creator, project) if project is not None else frozenset()
+            where = f"project {namespace}"
+        if missing := _missing(wanted, held):
+            problems.append(f"{_spell(missing)} in {where}")
+    if not problems:
+        return None
+    return (f"{creator.name} can only grant permissions it holds itself; it lacks " + "; ".join(problems))
+
+
+def role_ungrantable(creator: Subject, project: ProjectRef, role_id: int) -> str | None:
+    """Why ``creator`` may not give someone ``role_id`` in ``project``, or None when it holds all the role does."""
+    missing = _missing(ROLE_PERMISSIONS.get(role_id, frozenset()), held_in_project(creator, project))
+    if not missing:
+        return None
+    return (f"{creator.name} can only grant what it holds itself: the {ROLE_NAMES.get(role_id, role_id)} role "
+            f"of project {project.name} includes {_spell(missing)}")

@@ -79,6 +79,20 @@ uploads = sa.Table(
     sa.Column("hash_state", sa.LargeBinary, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    #: Who opened the session (an account name, or ``address:<ip>`` when anonymous), for the caps
+    #: on open sessions (migration 0004).
+    sa.Column("owner", sa.String(300), nullable=False, server_default=""),
+    sa.Index("ix_uploads_repository", "repository"),
+    sa.Index("ix_uploads_owner", "owner"),
+)
+
+#: Scheduled jobs (upload purge, GC, ...): whoever holds a job's unexpired lease is the one process,
+#: among all workers and replicas, that runs it (``moorage.core.schedule``).
+job_leases = sa.Table(
+    "job_leases", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )
 
 # -- identity, projects and audit (issue 4) -----------------------------------------------------------
@@ -93,6 +107,9 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("sysadmin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    #: Moves on every change of credentials or standing (password, disable, administrator flag): tokens and
+    #: refresh tokens carry the value they were issued under and die when it moves (migration 0005).
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -137,6 +154,8 @@ robots = sa.Table(
     #: Harbor's RobotPermission list as JSON.
     sa.Column("permissions_json", sa.Text, nullable=False),
     sa.Column("creator_ref", sa.Integer, nullable=False, server_default="0"),
+    #: As ``users.generation``: secret refresh, disable, duration or permission changes move it.
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -164,6 +183,11 @@ refresh_tokens = sa.Table(
     "refresh_tokens", metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("account", sa.String(300), nullable=False),
+    #: The account by identity, not by name (a re-created name is another account), and the generation of
+    #: its credentials the token was issued under (migration 0005).
+    sa.Column("account_kind", sa.String(16), nullable=False, server_default=""),
+    sa.Column("account_id", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     sa.Column("service", sa.String(255), nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
