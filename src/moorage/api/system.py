@@ -201,6 +201,6 @@ async def createNodeCredential(call: Call) -> Response:
     pullable = rbac.pullable_projects(subject)
     projects = ["*"] if pullable is None else sorted(pullable)
     issued = call.auth.codec.issue(subject.name, [], ttl, audience=call.auth.codec.node_audience,
-                                   robot_id=subject.id, projects=projects)
+                                   robot_id=subject.id, generation=subject.generation, projects=projects)
     expires = datetime.fromtimestamp(issued.issued_at + ttl, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return JSONResponse({"username": subject.name, "password": issued.token, "expires_at": expires})

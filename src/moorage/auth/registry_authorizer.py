@@ -66,14 +66,17 @@ class TokenAuthorizer:
             except InvalidToken as exc:
                 raise Unauthorized(f"{exc}; request a new token", headers=challenge(
                     auth, request, needed, error="invalid_token")) from None
+            if not await auth.standing.holds(claims):
+                raise Unauthorized("the token's account was disabled or deleted, or its password or secret changed "
+                                   "since the token was issued; log in again",
+                                   headers=challenge(auth, request, needed, error="invalid_token"))
             name, granted = str(claims.get("sub") or ""), granted_scopes(claims)
         elif scheme == "basic":
             credentials = decode_basic(value)
             if credentials is None:
                 raise Unauthorized("malformed Basic credentials", headers=challenge(auth, request, needed))
             try:
-                subject = await auth.store.run(auth.authenticator.authenticate, *credentials,
-                                               client_address(request))
+                subject = await auth.authenticator.login(*credentials, client_address(request))
             except LoginRefused:
                 raise Unauthorized("invalid username or password", headers=challenge(auth, request, needed)) \
                     from None

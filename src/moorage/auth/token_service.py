@@ -18,11 +18,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from moorage.auth import rbac
-from moorage.auth.authenticate import LoginRefused, LoginThrottled
+from moorage.auth.authenticate import LoginRefused, LoginThrottled, account_of
 from moorage.auth.context import AuthContext
 from moorage.auth.grants import parse_scopes
 from moorage.auth.registry_authorizer import client_address, decode_basic
 from moorage.auth.secrets import fingerprint
+from moorage.auth.standing import account_claim
 from moorage.registry.errors import RegistryError, TooManyRequests, Unauthorized
 
 
@@ -51,7 +52,7 @@ def _rfc3339(ts: float) -> str:
 async def _login(auth: AuthContext, request: Request, username: str, password: str,
                  refused: type[Unauthorized]) -> rbac.Subject:
     try:
-        return await auth.store.run(auth.authenticator.authenticate, username, password, client_address(request))
+        return await auth.authenticator.login(username, password, client_address(request))
     except LoginRefused:
         raise refused("invalid username or password") from None
     except LoginThrottled:
@@ -67,15 +68,18 @@ def _check_service(auth: AuthContext, service: str | None) -> None:
 async def _token_body(auth: AuthContext, subject: rbac.Subject, scopes: list[str]) -> dict[str, Any]:
     access = await auth.store.query(auth.granter.grant, subject, parse_scopes(scopes))
     lifetime = auth.settings.token_lifetime_minutes * 60
-    issued = auth.codec.issue(subject.name, access, lifetime)
+    account = account_of(subject)
+    issued = auth.codec.issue(subject.name, access, lifetime, **(account_claim(account) if account else {}))
     return {"token": issued.token, "access_token": issued.token, "expires_in": issued.expires_in,
             "issued_at": _rfc3339(issued.issued_at)}
 
 
 async def _refresh_token(auth: AuthContext, subject: rbac.Subject) -> str:
+    account = account_of(subject)
+    assert account is not None, "refresh tokens are issued to accounts only"
     token = secrets.token_urlsafe(32)
     expires = time.time() + auth.settings.refresh_token_days * 86400
-    await auth.store.run(auth.identity.add_refresh_token, fingerprint(token), subject.name,
+    await auth.store.run(auth.identity.add_refresh_token, fingerprint(token), account,
                          auth.settings.token_service, expires)
     return token
 
@@ -126,7 +130,8 @@ async def post_token(request: Request) -> Response:
                                          auth.settings.token_service) if refresh else None
         found = await auth.store.query(auth.authenticator.subject_for_account, account) if account else None
         if found is None:
-            raise OAuthRefused("the refresh token is unknown, expired or its account is no longer valid")
+            raise OAuthRefused("the refresh token is unknown or expired, or its account was disabled or deleted or "
+                               "its password or secret changed since; log in again")
         subject = found
     else:
         raise TokenRequestInvalid("grant_type must be password or refresh_token")

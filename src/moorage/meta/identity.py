@@ -29,6 +29,7 @@ class User:
     disabled: bool
     created_at: float
     updated_at: float
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,20 @@ class Robot:
     creator_ref: int
     created_at: float
     updated_at: float
+    generation: int = 0
 
     def expired(self, now: float | None = None) -> bool:
         return self.expires_at != -1 and (now or time.time()) >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """An account by identity and credential generation: what a token is bound to, beyond its name."""
+
+    kind: str  # "user" or "robot"
+    id: int
+    name: str
+    generation: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +73,23 @@ class SigningKey:
 
 
 _USER_COLUMNS = (users.c.id, users.c.username, users.c.email, users.c.realname, users.c.comment,
-                 users.c.password_hash, users.c.sysadmin, users.c.disabled, users.c.created_at, users.c.updated_at)
+                 users.c.password_hash, users.c.sysadmin, users.c.disabled, users.c.created_at, users.c.updated_at,
+                 users.c.generation)
+
+
+#: Changes after which tokens issued before must stop working (see ``users.generation``).
+_USER_STANDING = {"password_hash", "disabled", "sysadmin"}
+_ROBOT_STANDING = {"secret_hash", "disabled", "duration", "expires_at", "permissions"}
+
+# Read on a bearer token's first use in a process, and again every few seconds (moorage.auth.standing).
+_USER_STATE = "SELECT generation, disabled FROM users WHERE id = :id"
+_ROBOT_STATE = "SELECT generation, disabled, expires_at FROM robots WHERE id = :id"
 
 
 def _robot(row: Any) -> Robot:
     return Robot(row.id, row.name, row.description, row.secret_hash, row.level, row.project_id, bool(row.disabled),
                  row.duration, row.expires_at, json.loads(row.permissions_json), row.creator_ref, row.created_at,
-                 row.updated_at)
+                 row.updated_at, row.generation)
 
 
 class IdentityModel:
@@ -109,6 +131,8 @@ class IdentityModel:
                                                             users.c.id != except_user)).first() is not None
 
     def update_user(self, user_id: int, **values: Any) -> bool:
+        if _USER_STANDING & values.keys():
+            values["generation"] = users.c.generation + 1
         with self.store.write() as conn:
             return conn.execute(users.update().where(users.c.id == user_id)
                                 .values(**values, updated_at=time.time())).rowcount > 0
@@ -153,6 +177,8 @@ class IdentityModel:
                 permissions_json=json.dumps(permissions), creator_ref=creator_ref, created_at=now, updated_at=now)
 
     def update_robot(self, robot_id: int, **values: Any) -> bool:
+        if _ROBOT_STANDING & values.keys():
+            values["generation"] = robots.c.generation + 1
         if "permissions" in values:
             values["permissions_json"] = json.dumps(values.pop("permissions"))
         with self.store.write() as conn:
@@ -170,6 +196,15 @@ class IdentityModel:
                                          signing_keys.c.public_pem)
                                .order_by(signing_keys.c.created_at.desc(), signing_keys.c.kid).limit(1)).first()
         return SigningKey(*row) if row else None
+
+    def signing_keys(self) -> list[SigningKey]:
+        with self.store.read() as conn:
+            return [SigningKey(*row) for row in conn.execute(sa.select(
+                signing_keys.c.kid, signing_keys.c.algorithm, signing_keys.c.private_pem, signing_keys.c.public_pem))]
+
+    def delete_signing_keys(self, kids: list[str]) -> None:
+        with self.store.write() as conn:
+            conn.execute(signing_keys.delete().where(signing_keys.c.kid.in_(kids)))
 
     def public_key(self, kid: str) -> tuple[str, str] | None:
         """(algorithm, public PEM) of a key, or None."""
@@ -216,15 +251,31 @@ class IdentityModel:
         with self.store.write() as conn:
             conn.execute(login_failures.delete().where(login_failures.c.key == key))
 
+    # -- standing of an account -----------------------------------------------------------------
+    def account_generation(self, kind: str, account_id: int) -> int | None:
+        """The account's current generation, or None when it is gone, disabled or expired."""
+        if kind == "user":
+            row = self.store.fetch_one(_USER_STATE, {"id": account_id})
+            return None if row is None or row[1] else int(row[0])
+        if kind == "robot":
+            row = self.store.fetch_one(_ROBOT_STATE, {"id": account_id})
+            if row is None or row[1] or (row[2] != -1 and row[2] <= time.time()):
+                return None
+            return int(row[0])
+        return None
+
     # -- refresh tokens -------------------------------------------------------------------------
-    def add_refresh_token(self, token_hash: str, account: str, service: str, expires_at: float) -> None:
+    def add_refresh_token(self, token_hash: str, account: AccountRef, service: str, expires_at: float) -> None:
         with self.store.write() as conn:
             conn.execute(refresh_tokens.delete().where(refresh_tokens.c.expires_at < time.time()))
-            conn.execute(refresh_tokens.insert().values(token_hash=token_hash, account=account, service=service,
-                                                        expires_at=expires_at, created_at=time.time()))
+            conn.execute(refresh_tokens.insert().values(
+                token_hash=token_hash, account=account.name, account_kind=account.kind, account_id=account.id,
+                generation=account.generation, service=service, expires_at=expires_at, created_at=time.time()))
 
-    def refresh_token_account(self, token_hash: str, service: str) -> str | None:
+    def refresh_token_account(self, token_hash: str, service: str) -> AccountRef | None:
         with self.store.read() as conn:
-            return conn.execute(sa.select(refresh_tokens.c.account).where(
+            row = conn.execute(sa.select(refresh_tokens.c.account_kind, refresh_tokens.c.account_id,
+                                         refresh_tokens.c.account, refresh_tokens.c.generation).where(
                 refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.service == service,
-                refresh_tokens.c.expires_at > time.time())).scalar()
+                refresh_tokens.c.expires_at > time.time())).first()
+        return AccountRef(*row) if row else None
