@@ -1,7 +1,9 @@
 """The lean supervisor ``moorage serve`` execs into: Granian alone, forking workers that each build
 the app (``moorage.app:create_app``) from the settings ``serve`` exported to the environment.
 
-Usage (internal): ``python -m moorage.launch HOST PORT WORKERS [CERT KEY]``.
+Usage (internal): ``python -m moorage.launch HOST PORT WORKERS [CERT KEY MIN_TLS]``, MIN_TLS ``tls1.2`` or
+``tls1.3``. rustls offers TLS 1.2 only with ECDHE key exchange and AEAD ciphers (AES-GCM, ChaCha20-Poly1305),
+and prefers TLS 1.3 whenever the client speaks it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from granian.constants import Interfaces, Loops
+from granian.constants import Interfaces, Loops, SSLProtocols
 from granian.http import HTTP1Settings
 from granian.server import Server
 
@@ -35,6 +37,7 @@ def main(argv: list[str]) -> None:
         http1_settings=HTTP1Settings(max_buffer_size=_READ_LIMIT),
         ssl_cert=Path(tls[0]) if tls else None,
         ssl_key=Path(tls[1]) if tls else None,
+        ssl_protocol_min=SSLProtocols(tls[2]) if tls else SSLProtocols.tls13,
     ).serve()
 
 

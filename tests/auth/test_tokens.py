@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import httpx
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.api.harbor import PASSWORD, add_member, api, make_project, make_robot, make_user, push_image
@@ -122,9 +121,7 @@ def test_tampered_forged_expired_and_none_tokens_refused(moorage: MoorageServer,
     fresh = {**claims, "exp": now + 600, "iat": now, "nbf": now - 5}
     other_key = ec.generate_private_key(ec.SECP256R1())
     none_token = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode() + "." + evil + "."
-    with sqlite3.connect(moorage.data_dir / "moorage.db") as db:
-        pem = db.execute("SELECT private_pem FROM signing_keys").fetchone()[0]
-    real_key = serialization.load_pem_private_key(pem.encode(), password=None)
+    _, real_key = moorage.signing_key()
     for bad in (f"{head}.{evil}.{sig}", _forge(fresh, other_key, kid), none_token,
                 _forge({**fresh, "exp": now - 100, "iat": now - 1000, "nbf": now - 1000}, real_key, kid),
                 _forge({**fresh, "aud": "someone-else"}, real_key, kid), "not-a-jwt"):
@@ -196,13 +193,11 @@ def test_node_credentials(moorage: MoorageServer, world: dict) -> None:
     assert httpx.post(url, json={"image": f"{p}/app"}, auth=(world["dev"], PASSWORD)).status_code == 403
     assert httpx.post(url, json={"image": f"{p}/app"}).status_code == 401
     # Expired: a credential whose exp has passed (signed with the real key) is refused.
-    with sqlite3.connect(moorage.data_dir / "moorage.db") as db:
-        pem, kid = db.execute("SELECT private_pem, kid FROM signing_keys").fetchone()
+    kid, real_key = moorage.signing_key()
     claims = jwt.decode(minted["password"], options={"verify_signature": False})
     now = int(time.time())
-    stale = jwt.encode({**claims, "exp": now - 60, "iat": now - 300, "nbf": now - 300},
-                       serialization.load_pem_private_key(pem.encode(), password=None), algorithm="ES256",
-                       headers={"kid": kid})
+    stale = jwt.encode({**claims, "exp": now - 60, "iat": now - 300, "nbf": now - 300}, real_key,  # type: ignore[arg-type]
+                       algorithm="ES256", headers={"kid": kid})
     assert httpx.get(f"{moorage.url}/v2/{p}/app/manifests/v1", auth=(minted["username"], stale)).status_code == 401
     assert dev_robot["secret"]
 
@@ -216,7 +211,7 @@ def test_failed_logins_are_rate_limited(tmp_path_factory: pytest.TempPathFactory
             _, user = make_user(admin)
         statuses = [httpx.get(f"{server.url}/v2/", auth=(user, "Wrong-Passw0rd")).status_code for _ in range(5)]
         assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
-        # The right password is refused too while the account is locked.
+        # The right password is refused too from this address while it is locked out of the account.
         assert httpx.get(f"{server.url}/v2/", auth=(user, PASSWORD)).status_code == 429
         # A sweep across accounts from one address is stopped by the address's own, larger budget;
         # unknown accounts answer exactly like known ones.

@@ -155,6 +155,21 @@ class MoorageServer:
                 if ('"status": 5' in line and not any(e in line for e in expected))
                 or line.startswith("Traceback") or '"exception"' in line]
 
+    def signing_key(self) -> tuple[str, object]:
+        """(kid, private key) of the token signing key, opened with the secret key beside the database, as
+        only someone holding both could: for tests that forge tokens with the real key."""
+        import sqlite3
+
+        from cryptography.hazmat.primitives import serialization
+
+        from moorage.auth.sealing import Sealer
+        from moorage.settings import Settings
+
+        with sqlite3.connect(self.data_dir / "moorage.db") as db:
+            kid, sealed = db.execute("SELECT kid, private_pem FROM signing_keys").fetchone()
+        sealer = Sealer(Settings(data_dir=self.data_dir))
+        return kid, serialization.load_pem_private_key(sealer.open(sealed, kid), password=None)
+
     def project(self, name: str, public: bool = False) -> str:
         """Make sure project ``name`` exists (created by the admin through the API); returns its name."""
         with httpx.Client(base_url=f"{self.url}/api/v2.0", auth=("admin", ADMIN_PASSWORD), timeout=30,

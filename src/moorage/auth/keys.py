@@ -1,8 +1,10 @@
 """Token signing keys: one ES256 key kept in the metadata store, public keys cached per process.
 
 The key is created once (before workers fork, and again atomically if a store somehow lacks one), so
-every worker and replica signs and verifies with the same key. Verification finds the public key by
-the token's ``kid`` in a per-process cache: a pull never touches the database to check its token.
+every worker and replica signs and verifies with the same key. Its private half is sealed with the
+server's secret key (``moorage.auth.sealing``), which the database never holds. Verification finds the
+public key by the token's ``kid`` in a per-process cache: a pull never touches the database to check
+its token.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import threading
 from typing import Any
 
+from moorage.auth.sealing import Sealer
 from moorage.meta.identity import IdentityModel, SigningKey
 
 ALGORITHM = "ES256"
@@ -30,30 +33,37 @@ def key_id(public_key: Any) -> str:
     return ":".join(encoded[i:i + 4] for i in range(0, 48, 4))
 
 
-def new_signing_key() -> SigningKey:
+def new_signing_key(sealer: Sealer) -> SigningKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     private = ec.generate_private_key(ec.SECP256R1())
     public = private.public_key()
+    kid = key_id(public)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     return SigningKey(
-        kid=key_id(public), algorithm=ALGORITHM,
-        private_pem=private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()).decode(),
+        kid=kid, algorithm=ALGORITHM, private_pem=sealer.seal(pem, kid),
         public_pem=public.public_bytes(serialization.Encoding.PEM,
                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode())
 
 
 class KeyRing:
-    def __init__(self, identity: IdentityModel) -> None:
+    def __init__(self, identity: IdentityModel, sealer: Sealer) -> None:
         self.identity = identity
+        self.sealer = sealer
         self._lock = threading.Lock()
         self._signing: tuple[str, Any] | None = None
         self._public: dict[str, Any] = {}
 
-    def ensure(self) -> str:
-        """Make sure the store holds a signing key; returns its kid."""
-        return self.signing_key()[0]
+    def ensure(self) -> tuple[str, int]:
+        """Make sure the store holds a sealed signing key that opens with this secret key; returns its kid and
+        how many keys an older version had stored in the clear. Those are burned, not sealed: whoever copied
+        the database before could sign with them, so they are deleted and a new key made in their place."""
+        burned = [key.kid for key in self.identity.signing_keys() if not Sealer.is_sealed(key.private_pem)]
+        if burned:
+            self.identity.delete_signing_keys(burned)
+        return self.signing_key()[0], len(burned)
 
     def signing_key(self) -> tuple[str, Any]:
         if self._signing is None:
@@ -62,8 +72,9 @@ class KeyRing:
                     from cryptography.hazmat.primitives import serialization
 
                     stored = self.identity.current_signing_key() or \
-                        self.identity.add_signing_key_if_none(new_signing_key())
-                    private = serialization.load_pem_private_key(stored.private_pem.encode(), password=None)
+                        self.identity.add_signing_key_if_none(new_signing_key(self.sealer))
+                    pem = self.sealer.open(stored.private_pem, stored.kid)
+                    private = serialization.load_pem_private_key(pem, password=None)
                     self._signing = (stored.kid, private)
         return self._signing
 

@@ -174,6 +174,17 @@ class MetaStore:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _SETUP_LOCK_KEY})
                 conn.commit()
 
+    def compact(self) -> None:
+        """Rewrite the database so that nothing deleted lingers in its files (SQLite: VACUUM, then the WAL
+        emptied; PostgreSQL: VACUUM FULL)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_sqlite:
+                conn.exec_driver_sql("VACUUM")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                conn.exec_driver_sql("VACUUM FULL")
+
     def dispose(self) -> None:
         if self._postgres is not None:
             self._postgres.close()
