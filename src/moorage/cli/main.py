@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "moorage.cli.pull_secret",
     "moorage.cli.explain",
     "moorage.cli.doctor",
+    "moorage.cli.fsck",
     "moorage.cli.init",
     "moorage.cli.tls",
     "moorage.cli.node_config",
