@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from moorage.app import build_context
 from moorage.auth.bootstrap import bootstrap
 from moorage.datadir import keep_new_files_private, make_private
 from moorage.meta.migrate import upgrade
+from moorage.services import build_services
 from moorage.settings import Settings
 
 # One line per message, whatever the terminal: operators grep these in logs.
@@ -26,7 +26,7 @@ def prepare(settings: Settings) -> None:
     keep_new_files_private()
     for warning in make_private(settings.data_dir).warnings():
         console.print(warning, markup=False, highlight=False, soft_wrap=True)
-    context = build_context(settings)
+    context = build_services(settings)
     try:
         with context.store.setup_lock():
             upgrade(context.store)

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from moorage.node.checks.reference import InvalidReference, parse_image_reference
+from moorage.core.reference import InvalidReference, parse_image_reference
 from moorage.node.checks.tlscheck import go_hostname_error
 from moorage.node.doctor import STEPS, DoctorOptions, DoctorReport, run_doctor
 from moorage.node.explain import explain

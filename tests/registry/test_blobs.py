@@ -36,6 +36,26 @@ def test_pushed_blob_is_served_with_digest_length_and_ranges(client: httpx.Clien
     assert tail.status_code == 206 and tail.content == data[99990:]
 
 
+def test_ranges_as_the_conformance_suite_asks(client: httpx.Client, repo: str) -> None:
+    data = os.urandom(2048)
+    url = f"/v2/{repo}/blobs/{push_blob(client, repo, data)}"
+    served = {"bytes=500-1499": data[500:1500], "bytes=500-": data[500:], "bytes=-500": data[-500:],
+              "bytes=2000-5000": data[2000:]}
+    for header, expected in served.items():
+        response = client.get(url, headers={"Range": header})
+        assert response.status_code == 206 and response.content == expected, header
+        assert response.headers["Content-Length"] == str(len(expected))
+    # A range that starts past the end, or ends before it starts: 416 saying how long the blob is.
+    for header in ("bytes=500-0", "bytes=5000-10000", "bytes=2048-"):
+        response = client.get(url, headers={"Range": header})
+        assert response.status_code == 416, (header, response.status_code)
+        assert response.headers["Content-Range"] == "bytes */2048"
+    # What is not one byte range is ignored, as RFC 9110 allows: the whole blob.
+    for header in ("lines=1-2", "bytes=abc-def", "bytes=0-9,20-29", "bytes=-"):
+        response = client.get(url, headers={"Range": header})
+        assert response.status_code == 200 and response.content == data, header
+
+
 def test_a_blob_of_many_chunks_arrives_whole_and_a_client_hanging_up_midway_harms_nothing(
         moorage: MoorageServer, client: httpx.Client, repo: str) -> None:
     data = os.urandom(16 * LONE_CHUNK + 1)

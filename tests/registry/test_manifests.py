@@ -188,6 +188,12 @@ def test_bad_tag_is_refused(client: httpx.Client, repo: str) -> None:
 def test_unknown_tag_and_digest(client: httpx.Client, repo: str) -> None:
     push_image(client, repo, "v1")
     assert_error(client.get(f"/v2/{repo}/manifests/nope"), 404, "MANIFEST_UNKNOWN")
+    # A reference that cannot be a tag or a digest names no manifest: 404, as clients and both
+    # conformance suites expect (a push under such a name is the bad request, see above).
+    for invalid in (".INVALID_MANIFEST_NAME", "-x", "sha256:short", "x" * 200):
+        assert_error(client.get(f"/v2/{repo}/manifests/{invalid}"), 404, "MANIFEST_UNKNOWN")
+        head = client.head(f"/v2/{repo}/manifests/{invalid}")
+        assert head.status_code == 404 and head.content == b""
     assert_error(client.get(f"/v2/{repo}/manifests/{digest_of(b'x')}"), 404, "MANIFEST_UNKNOWN")
     assert client.head(f"/v2/{repo}/manifests/nope").status_code == 404
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from moorage.auth import rbac
+from moorage.core.reference import project_of
 from moorage.meta.projects import ProjectModel
 
 
@@ -32,10 +33,6 @@ def parse_scope(text: str) -> Scope | None:
 def parse_scopes(values: list[str]) -> list[Scope]:
     # A client may send several scopes in one parameter, separated by spaces (the OAuth2 form).
     return [s for value in values for part in value.split() if (s := parse_scope(part)) is not None]
-
-
-def project_of(repository: str) -> str | None:
-    return repository.split("/", 1)[0] if "/" in repository else None
 
 
 class Granter:

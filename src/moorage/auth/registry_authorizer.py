@@ -15,11 +15,13 @@ from starlette.requests import Request
 from moorage.auth import rbac
 from moorage.auth.authenticate import LoginRefused, LoginThrottled
 from moorage.auth.context import AuthContext
-from moorage.auth.grants import Scope, project_of
+from moorage.auth.grants import Scope
 from moorage.auth.tokens import InvalidToken, granted_scopes
+from moorage.core.errors import Denied, Throttled
+from moorage.core.reference import project_of
 from moorage.registry.access import Access
 from moorage.registry.authorizer import Principal
-from moorage.registry.errors import Denied, TooManyRequests, Unauthorized
+from moorage.registry.errors import Challenge
 
 
 def decode_basic(value: str) -> tuple[str, str] | None:
@@ -64,35 +66,35 @@ class TokenAuthorizer:
             try:
                 claims = auth.codec.verify(value.strip())
             except InvalidToken as exc:
-                raise Unauthorized(f"{exc}; request a new token", headers=challenge(
+                raise Challenge(f"{exc}; request a new token", headers=challenge(
                     auth, request, needed, error="invalid_token")) from None
             if not await auth.standing.holds(claims):
-                raise Unauthorized("the token's account was disabled or deleted, or its password or secret changed "
+                raise Challenge("the token's account was disabled or deleted, or its password or secret changed "
                                    "since the token was issued; log in again",
                                    headers=challenge(auth, request, needed, error="invalid_token"))
             name, granted = str(claims.get("sub") or ""), granted_scopes(claims)
         elif scheme == "basic":
             credentials = decode_basic(value)
             if credentials is None:
-                raise Unauthorized("malformed Basic credentials", headers=challenge(auth, request, needed))
+                raise Challenge("malformed Basic credentials", headers=challenge(auth, request, needed))
             try:
                 subject = await auth.authenticator.login(*credentials, client_address(request))
             except LoginRefused:
-                raise Unauthorized("invalid username or password", headers=challenge(auth, request, needed)) \
+                raise Challenge("invalid username or password", headers=challenge(auth, request, needed)) \
                     from None
             except LoginThrottled:
-                raise TooManyRequests("too many failed logins; wait a few minutes and try again") from None
+                raise Throttled("too many failed logins; wait a few minutes and try again") from None
             name, granted = subject.name, await self._grant(subject, needed)
         else:
             if not needed:
-                raise Unauthorized(headers=challenge(auth, request, needed))
+                raise Challenge(headers=challenge(auth, request, needed))
             name, granted = "", await self._grant(rbac.ANONYMOUS, needed)
         missing = [a for a in needed if not a.optional and
                    not all(f"{a.type}:{a.name}:{x}" in granted for x in a.actions)]
         if missing:
             message = await auth.store.query(self._explain, missing[0], granted)
             if not name:
-                raise Unauthorized(message, headers=challenge(auth, request, needed))
+                raise Challenge(message, headers=challenge(auth, request, needed))
             raise Denied(message)
         return Principal(name=name, granted=granted)
 

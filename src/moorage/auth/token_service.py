@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -24,25 +24,29 @@ from moorage.auth.grants import parse_scopes
 from moorage.auth.registry_authorizer import client_address, decode_basic
 from moorage.auth.secrets import fingerprint
 from moorage.auth.standing import account_claim
-from moorage.registry.errors import RegistryError, TooManyRequests, Unauthorized
+from moorage.core.errors import InvalidInput, Throttled, Unauthenticated
+from moorage.registry import errors
 
 
-class TokenRequestInvalid(RegistryError):
-    code, status, default_message = "UNSUPPORTED", 400, "invalid token request"
+class TokenRequestInvalid(InvalidInput):
+    default_message = "invalid token request"
 
 
-class OAuthRefused(Unauthorized):
-    """401 carrying both the registry error body and RFC 6749's ``error`` field, for either kind of client."""
+class OAuthRefused(Unauthenticated):
+    """401 carrying both the registry error body and RFC 6749's ``error`` field, for either kind of client
+    (rendered by ``oauth_refused``)."""
 
-    oauth_error: ClassVar[str] = "invalid_grant"
+    oauth_error = "invalid_grant"
 
-    def response(self, head: bool = False) -> Response:
-        body = {"errors": [self.body()], "error": self.oauth_error, "error_description": self.message}
-        return JSONResponse(body, status_code=401, headers=self.headers)
+
+async def oauth_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthRefused)
+    return JSONResponse({**errors.body(exc), "error": exc.oauth_error, "error_description": exc.message},
+                        status_code=401)
 
 
 def auth_context(request: Request) -> AuthContext:
-    return request.app.state.auth  # type: ignore[no-any-return]
+    return request.app.state.services.auth  # type: ignore[no-any-return]
 
 
 def _rfc3339(ts: float) -> str:
@@ -50,13 +54,13 @@ def _rfc3339(ts: float) -> str:
 
 
 async def _login(auth: AuthContext, request: Request, username: str, password: str,
-                 refused: type[Unauthorized]) -> rbac.Subject:
+                 refused: type[Unauthenticated]) -> rbac.Subject:
     try:
         return await auth.authenticator.login(username, password, client_address(request))
     except LoginRefused:
         raise refused("invalid username or password") from None
     except LoginThrottled:
-        raise TooManyRequests("too many failed logins; wait a few minutes and try again") from None
+        raise Throttled("too many failed logins; wait a few minutes and try again") from None
 
 
 def _check_service(auth: AuthContext, service: str | None) -> None:
@@ -93,8 +97,8 @@ async def get_token(request: Request) -> Response:
     if scheme.lower() == "basic":
         credentials = decode_basic(value)
         if credentials is None:
-            raise Unauthorized("malformed Basic credentials")
-        subject = await _login(auth, request, *credentials, refused=Unauthorized)
+            raise Unauthenticated("malformed Basic credentials")
+        subject = await _login(auth, request, *credentials, refused=Unauthenticated)
     body = await _token_body(auth, subject, params.getlist("scope"))
     if params.get("offline_token", "").lower() == "true" and not subject.anonymous:
         body["refresh_token"] = await _refresh_token(auth, subject)

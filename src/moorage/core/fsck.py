@@ -567,8 +567,8 @@ class _Fsck:
                 self._repair_blob(quarantine, digest, bad)
         for found, problem in self.orphans:
             self._repair_orphan(quarantine, found, problem)
-        for mid, bad in self.bad_manifests.items():
-            self._repair_manifest(quarantine, snapshot.manifests[mid], bad)
+        for mid, bad_manifest in self.bad_manifests.items():
+            self._repair_manifest(quarantine, snapshot.manifests[mid], bad_manifest)
         for problem, recorded, actual in self.size_fixes:
             self._repair_size(problem, recorded, actual)
         for problem, bad_refs in self.broken:

@@ -1,12 +1,22 @@
-"""Parse and validate a pushed manifest: what it is, what it references, what it refers to."""
+"""Manifests: parsing and validating what is pushed (what it is, what it references, what it refers to),
+and the service that stores, finds and deletes them."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from moorage.core import jsondepth
+from moorage.core.errors import (
+    ChildManifestsUnknown,
+    DigestInvalid,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameUnknown,
+    ReferencesUnknown,
+)
 from moorage.core.mediatypes import (
     DOCKER_SCHEMA1,
     FOREIGN_LAYER_PREFIXES,
@@ -17,8 +27,9 @@ from moorage.core.mediatypes import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from moorage.registry.errors import ManifestInvalid
-from moorage.registry.reference import parse_digest
+from moorage.core.reference import Digest, parse_digest
+from moorage.meta.registry import NewManifest, Referrer, RegistryModel, StoredManifest
+from moorage.meta.store import MetaStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +50,10 @@ def _descriptor(value: Any, where: str) -> dict[str, Any]:
         raise ManifestInvalid(f"{where}.mediaType must be a non-empty string")
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}.digest must be a string like sha256:<hex>")
-    parse_digest(digest, error=ManifestInvalid)
+    try:
+        parse_digest(digest)
+    except DigestInvalid as exc:
+        raise ManifestInvalid(f"{where}.digest: {exc.message}", detail=exc.detail) from None
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ManifestInvalid(f"{where}.size must be a non-negative integer")
     return value
@@ -125,3 +139,70 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         blob_refs=tuple(dict.fromkeys(blob_refs)),
         manifest_refs=tuple(dict.fromkeys(manifest_refs)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Pushed:
+    digest: str
+    #: The digest this manifest refers to (``subject``), echoed to the client as ``OCI-Subject``.
+    subject: str | None
+
+
+class ManifestService:
+    def __init__(self, store: MetaStore, model: RegistryModel) -> None:
+        self.store = store
+        self.model = model
+
+    async def get(self, repo: str, tag: str | None, digest: Digest | None) -> StoredManifest:
+        """The manifest a tag or a digest names in ``repo``."""
+        if tag is not None:
+            manifest = await self.store.query(self.model.manifest_by_tag, repo, tag)
+        else:
+            manifest = await self.store.query(self.model.manifest_by_digest, repo, str(digest))
+        if manifest is None:
+            what = f"tag {tag!r}" if tag is not None else f"manifest {digest}"
+            raise ManifestUnknown(f"{what} is not in repository {repo}",
+                                  detail={"name": repo, "reference": tag or str(digest)})
+        return manifest
+
+    async def put(self, repo: str, body: bytes, content_type: str | None, tags: list[str],
+                  expected: Digest | None = None) -> Pushed:
+        """Store ``body`` (pushed by digest ``expected``, or under ``tags``) once everything it references is
+        in ``repo``; nothing is stored when anything is wrong."""
+        algorithm = expected.algorithm if expected else "sha256"
+        digest = Digest(algorithm, hashlib.new(algorithm, body).hexdigest())
+        if expected is not None and digest != expected:
+            raise DigestInvalid(f"the manifest's content has digest {digest}, not {expected} as the URL says",
+                                detail={"expected": str(expected), "actual": str(digest)})
+        parsed = parse_manifest(body, content_type)
+        missing_blobs, missing_manifests = await self.store.query(
+            self.model.missing_references, repo, parsed.blob_refs, parsed.manifest_refs)
+        if missing_blobs:
+            raise ReferencesUnknown(f"the manifest references blob(s) not in repository {repo}: "
+                                    + ", ".join(sorted(missing_blobs)) + "; push them first",
+                                    detail={"digests": sorted(missing_blobs)})
+        if missing_manifests:
+            raise ChildManifestsUnknown(f"the index references manifest(s) not in repository {repo}: "
+                                        + ", ".join(sorted(missing_manifests)) + "; push them first",
+                                        detail={"digests": sorted(missing_manifests)})
+        await self.store.run(self.model.put_manifest, repo, NewManifest(
+            digest=str(digest), media_type=parsed.media_type, artifact_type=parsed.artifact_type,
+            subject=parsed.subject, annotations=parsed.annotations, content=body,
+            blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
+        return Pushed(str(digest), parsed.subject)
+
+    async def delete(self, repo: str, tag: str | None, digest: Digest | None) -> None:
+        """Delete a tag, or a manifest with every tag on it."""
+        if not await self.store.query(self.model.repository_exists, repo):
+            raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
+        if tag is not None:
+            deleted = await self.store.run(self.model.delete_tag, repo, tag)
+        else:
+            deleted = await self.store.run(self.model.delete_manifest, repo, str(digest))
+        if not deleted:
+            reference = tag if tag is not None else str(digest)
+            raise ManifestUnknown(f"{reference} is not in repository {repo}",
+                                  detail={"name": repo, "reference": reference})
+
+    async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Referrer]:
+        return await self.store.query(self.model.referrers, repo, str(subject), artifact_type)

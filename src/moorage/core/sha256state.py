@@ -52,6 +52,7 @@ class ResumableSha256:
 
     def update(self, data: bytes) -> None:
         data = data if isinstance(data, bytes) else bytes(data)
+        assert _LIB is not None
         _LIB.SHA256_Update(self._ctx, data, len(data))
 
     def state(self) -> bytes:
@@ -61,6 +62,7 @@ class ResumableSha256:
         # Finalising consumes a context: finish a copy, so this one can go on.
         copy = ctypes.create_string_buffer(self._ctx.raw, STATE_SIZE)
         out = ctypes.create_string_buffer(32)
+        assert _LIB is not None
         _LIB.SHA256_Final(out, copy)
         return out.raw.hex()
 

@@ -23,16 +23,10 @@ import anyio.to_thread
 
 from moorage.blobs.driver import BlobDriver
 from moorage.core import heap, sha256state
+from moorage.core.errors import DigestInvalid, Throttled, UploadInvalid, UploadOutOfOrder, UploadUnknown
+from moorage.core.reference import Digest
 from moorage.meta.registry import RegistryModel, Upload
 from moorage.meta.store import MetaStore
-from moorage.registry.errors import (
-    BlobUploadInvalid,
-    BlobUploadUnknown,
-    DigestInvalid,
-    RangeNotSatisfiable,
-    TooManyRequests,
-)
-from moorage.registry.reference import Digest
 
 log = logging.getLogger("moorage.uploads")
 
@@ -74,6 +68,11 @@ def _hash_all(hasher: Any, batch: list[bytes]) -> None:
         hasher.update(chunk)
 
 
+def _position(upload: Upload, offset: int | None) -> dict[str, Any]:
+    """Where an upload stands, for a client that must resume it (the adapter turns it into headers)."""
+    return {"name": upload.repository, "uuid": upload.id, **({"offset": offset} if offset is not None else {})}
+
+
 async def _settle(futures: list[Future[None]]) -> None:
     for future in futures:
         await asyncio.wrap_future(future)
@@ -94,6 +93,13 @@ class UploadService:
     def new_id() -> str:
         return str(uuid.uuid4())
 
+    async def session(self, repo: str, upload_id: str) -> Upload:
+        """The open upload ``upload_id`` of ``repo``."""
+        upload = await self.store.query(self.model.get_upload, upload_id)
+        if upload is None or upload.repository != repo:
+            raise UploadUnknown.session(upload_id[:100])
+        return upload
+
     async def start(self, repo: str, owner: str) -> str:
         """Open a session in ``repo`` for ``owner`` (an account name, or ``address:<ip>``), or refuse
         with 429 when either already has the most open sessions allowed."""
@@ -105,7 +111,7 @@ class UploadService:
             raise self._too_many(refused, repo, owner)
         return upload_id
 
-    def _too_many(self, cap: str, repo: str, owner: str) -> TooManyRequests:
+    def _too_many(self, cap: str, repo: str, owner: str) -> Throttled:
         limits = self.limits
         if cap == "repository":
             who, most, setting = f"repository {repo}", limits.per_repository, "max_uploads_per_repository"
@@ -113,7 +119,7 @@ class UploadService:
             address = owner.removeprefix("address:")
             who = f"client address {address}" if address != owner else f"account {owner}"
             most, setting = limits.per_account, "max_uploads_per_account"
-        return TooManyRequests(
+        return Throttled(
             f"{who} already has {most} open uploads, the most allowed ({setting}); finish or cancel (DELETE) "
             f"open uploads, or wait for them to expire after {limits.ttl_hours:g} h untouched",
             detail={"limit": setting, "max": most, "expires_after_hours": limits.ttl_hours})
@@ -125,7 +131,7 @@ class UploadService:
             while remaining > 0:
                 chunk = fh.read(min(_READ_SIZE, remaining))
                 if not chunk:
-                    raise BlobUploadInvalid("the upload's stored data is shorter than its acknowledged "
+                    raise UploadInvalid("the upload's stored data is shorter than its acknowledged "
                                             "offset; start the upload again")
                 hasher.update(chunk)
                 remaining -= len(chunk)
@@ -154,19 +160,19 @@ class UploadService:
             if current is None:
                 # Finished or cancelled while this request waited; the lock must not leave a file behind.
                 await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
-                raise BlobUploadUnknown.session(upload.id)
+                raise UploadUnknown.session(upload.id)
             if start is not None and start != current.offset:
-                raise RangeNotSatisfiable(
+                raise UploadOutOfOrder(
                     f"chunk starts at byte {start} but the upload holds {current.offset} bytes; "
-                    f"send the next chunk from byte {current.offset}", detail={"offset": current.offset})
+                    f"send the next chunk from byte {current.offset}", detail=_position(current, current.offset))
             hasher = await self._hasher_for(current)
             written = await self._write(current.id, current.offset, body, hasher)
             advanced = Upload(current.id, current.repository, current.offset + written,
                               sha256state.state_of(hasher) if written else current.hash_state)
             if written and not await self.store.run(self.model.advance_upload, current.id, current.offset,
                                                     advanced.offset, advanced.hash_state):
-                raise RangeNotSatisfiable("another request wrote to this upload at the same time; "
-                                          "GET the upload URL for its current offset")
+                raise UploadOutOfOrder("another request wrote to this upload at the same time; "
+                                       "GET the upload URL for its current offset", detail=_position(current, None))
             if digest is not None:
                 await self.finish(advanced, digest, hasher)
             return advanced
@@ -176,7 +182,7 @@ class UploadService:
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         while (release := self.driver.try_lock_upload(upload_id)) is None:
             if time.monotonic() > deadline:
-                raise BlobUploadInvalid("another request is still writing to this upload; "
+                raise UploadInvalid("another request is still writing to this upload; "
                                         "GET the upload URL for its offset and retry")
             await asyncio.sleep(0.05)
         try:

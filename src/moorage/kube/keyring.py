@@ -24,6 +24,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from moorage.core import jsondepth
+from moorage.core.reference import normalise_name, split_image
 from moorage.kube.dockerconfig import DockerConfigError, decode_auth
 
 DEFAULT_REGISTRY_HOST = "index.docker.io"
@@ -178,21 +179,7 @@ def entries_from_secret(secret: Mapping[str, Any]) -> tuple[list[KeyringEntry], 
 
 def normalise_image(image: str) -> str:
     """The repository the kubelet looks up: tag/digest removed, Docker Hub names made explicit."""
-    name = image.split("@", 1)[0]
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name = name[:colon]
-    first, sep, rest = name.partition("/")
-    if not sep or (not any(c in first for c in ".:") and first != "localhost" and first.lower() == first):
-        domain, remainder = "docker.io", name
-    else:
-        domain, remainder = first, rest
-    if domain == "index.docker.io":
-        domain = "docker.io"
-    if domain == "docker.io" and "/" not in remainder:
-        remainder = "library/" + remainder
-    return f"{domain}/{remainder}"
+    return normalise_name(split_image(image)[0])
 
 
 def _split_host(netloc: str) -> tuple[list[str], str]:
@@ -277,9 +264,10 @@ def _glob_class(pattern: str, i: int) -> tuple[str | None, int]:
             return None, i
         hi = lo
         if i < len(pattern) and pattern[i] == "-":
-            hi, i = _class_char(pattern, i + 1)
-            if hi is None or hi < lo:
+            upper, i = _class_char(pattern, i + 1)
+            if upper is None or upper < lo:
                 return None, i
+            hi = upper
         ranges.append(re.escape(lo) if lo == hi else f"{re.escape(lo)}-{re.escape(hi)}")
         first = False
     body = "".join(ranges)

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import httpx
 
 from moorage.client.auth import Credentials
+from moorage.core.reference import ImageReference, InvalidReference, parse_image_reference
 from moorage.kube.keyring import KeyringEntry, KeyringError
 from moorage.node.causes import BY_ID, Cause
 from moorage.node.checks import credentials as creds
 from moorage.node.checks import network, registry, tlscheck
-from moorage.node.checks.reference import ImageReference, InvalidReference, parse_image_reference
 from moorage.node.checks.trust import RuntimeTrust, detect_runtime, runtime_trust
 from moorage.node.explain import Diagnosis
 from moorage.node.runtime_config import Runtime
@@ -280,7 +280,8 @@ def _transport(run: _Run, ref: ImageReference, trust: RuntimeTrust, address: tup
                   "ca_files": [str(p) for p in trust.ca_files]}
     if not verdict.ok:
         run.facts.update(verdict.facts)
-        return _tls_failure(run, ref, trust, verdict, cert_facts)
+        _tls_failure(run, ref, trust, verdict, cert_facts)
+        return None
     anchors = ", ".join(str(p) for p in trust.ca_files) or "the system CA bundle"
     detail = (f"certificate for {', '.join(cert.dns_names + cert.ip_addresses)}, issued by {cert.issuer}, "
               f"valid until {cert.not_after[:10]}; trusted via {anchors}")

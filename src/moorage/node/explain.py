@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from moorage.core.reference import DOCKER_HUB, split_image, split_registry
 from moorage.node.causes import CAUSES, Cause
 
 NOT_RECOGNISED = "not-recognised"
@@ -155,16 +156,8 @@ def _message_facts(text: str) -> dict[str, str]:
 
 def _split_image(image: str) -> tuple[str, str]:
     """``(registry, repository)`` by the docker rule: a first component with '.' or ':' is a host."""
-    name = image.split("@", 1)[0]
-    head, _, rest = name.partition("/")
-    if rest and ("." in head or ":" in head or head == "localhost"):
-        registry, path = head, rest
-    else:
-        registry, path = "docker.io", name
-    last = path.rsplit("/", 1)
-    if ":" in last[-1]:
-        path = path[: path.rfind(":")]
-    return registry, path
+    registry, path = split_registry(split_image(image)[0])
+    return registry or DOCKER_HUB, path
 
 
 def _diagnose(cause: Cause, match: re.Match[str], message_facts: dict[str, str]) -> Diagnosis:

@@ -13,15 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from moorage.core.reference import parse_name
 from moorage.registry.access import required_access
 from moorage.registry.authorizer import Principal
-from moorage.registry.context import registry
-from moorage.registry.errors import Unsupported
-from moorage.registry.reference import parse_name
+from moorage.registry.context import services
+from moorage.registry.errors import API_VERSION_HEADER, Unsupported
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
-
-API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
 
 def endpoint(route: str, handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
@@ -34,7 +32,7 @@ def endpoint(route: str, handlers: dict[str, Handler]) -> Callable[[Request], Aw
                               headers={"Allow": allowed})
         if "name" in request.path_params:
             parse_name(request.path_params["name"])
-        principal = await registry(request).authorizer.authorize(request, required_access(route, request))
+        principal = await services(request).authorizer.authorize(request, required_access(route, request))
         response = await handler(request, principal)
         response.headers.setdefault(*API_VERSION_HEADER)
         return response

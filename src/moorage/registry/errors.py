@@ -1,145 +1,127 @@
-"""The OCI error-code table, one exception per code, and the one renderer of ``{"errors": [...]}``.
+"""The OCI error table: every domain error rendered as the distribution spec's ``{"errors": [...]}``.
 
-Handlers raise; they never build error bodies themselves, so every error leaves the registry in
-the spec's shape with the spec's status.
+Handlers and services raise ``moorage.core.errors``; this is the one place that decides the spec's code
+and HTTP status of each, and the headers the spec asks for beside some (the offset an upload stands at,
+the size an unsatisfiable range missed). The few errors only HTTP has (a method an endpoint lacks, an
+authentication challenge) are subclasses of domain errors defined here, so one table serves all.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import Response
 
+from moorage.core import errors as e
 
-class RegistryError(Exception):
-    """An error of the distribution API: a spec code, its HTTP status and a message saying what to fix."""
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
 
-    code: ClassVar[str] = "UNKNOWN"
-    status: ClassVar[int] = 500
-    default_message: ClassVar[str] = "unknown error"
+
+class HttpError(e.DomainError):
+    """A domain error raised by the HTTP edge with headers of its own (a challenge, an ``Allow``)."""
 
     def __init__(self, message: str | None = None, detail: Any = None,
                  headers: dict[str, str] | None = None) -> None:
-        self.message = message or self.default_message
-        self.detail = detail
+        super().__init__(message, detail)
         self.headers = headers or {}
-        super().__init__(self.message)
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.detail is not None:
-            error["detail"] = self.detail
-        return error
-
-    def response(self, head: bool = False) -> Response:
-        content = b"" if head else json.dumps({"errors": [self.body()]}).encode()
-        headers = {"Docker-Distribution-API-Version": "registry/2.0", **self.headers}
-        response = Response(content, status_code=self.status, headers=headers,
-                            media_type="application/json")
-        if head:
-            response.headers["content-length"] = "0"
-        return response
 
 
-
-class BlobUnknown(RegistryError):
-    code, status, default_message = "BLOB_UNKNOWN", 404, "blob unknown to registry"
-
-
-class BlobUploadInvalid(RegistryError):
-    code, status, default_message = "BLOB_UPLOAD_INVALID", 400, "blob upload invalid"
+class Challenge(HttpError, e.Unauthenticated):
+    """401 with the ``WWW-Authenticate`` challenge that tells the client where to get a token."""
 
 
-class BlobUploadUnknown(RegistryError):
-    code, status, default_message = "BLOB_UPLOAD_UNKNOWN", 404, "blob upload unknown to registry"
-
-    @classmethod
-    def session(cls, upload_id: str) -> BlobUploadUnknown:
-        return cls(f"upload {upload_id} is unknown (finished, cancelled or expired); start a new one with POST",
-                   detail={"uuid": upload_id})
+class Unsupported(HttpError):
+    default_message = "the operation is unsupported"
 
 
-class RangeNotSatisfiable(BlobUploadInvalid):
-    """An out-of-order chunk: 416 with the range the registry holds, so the client can resume."""
-
-    status = 416
-
-
-class DigestInvalid(RegistryError):
-    code, status, default_message = "DIGEST_INVALID", 400, "provided digest did not match uploaded content"
-
-
-class ManifestBlobUnknown(RegistryError):
-    code, status = "MANIFEST_BLOB_UNKNOWN", 400
-    default_message = "manifest references a manifest or blob unknown to registry"
-
-
-class ManifestInvalid(RegistryError):
-    code, status, default_message = "MANIFEST_INVALID", 400, "manifest invalid"
-
-
-class ManifestTooLarge(ManifestInvalid):
-    status = 413
-
-
-class ManifestUnknown(RegistryError):
-    code, status, default_message = "MANIFEST_UNKNOWN", 404, "manifest unknown to registry"
-
-
-class ManifestChildUnknown(ManifestUnknown):
-    """An index names a manifest the repository lacks: a bad request, not a missing resource."""
-
-    status = 400
-
-
-class NameInvalid(RegistryError):
-    code, status, default_message = "NAME_INVALID", 400, "invalid repository name"
-
-
-class NameUnknown(RegistryError):
-    code, status, default_message = "NAME_UNKNOWN", 404, "repository name not known to registry"
-
-
-class SizeInvalid(RegistryError):
-    code, status, default_message = "SIZE_INVALID", 400, "provided length did not match content length"
-
-
-class Unauthorized(RegistryError):
-    code, status, default_message = "UNAUTHORIZED", 401, "authentication required"
-
-
-class Denied(RegistryError):
-    code, status, default_message = "DENIED", 403, "requested access to the resource is denied"
-
-
-class Unsupported(RegistryError):
-    code, status, default_message = "UNSUPPORTED", 405, "the operation is unsupported"
-
-
-class NotFound(Unsupported):
+class EndpointUnknown(e.Missing):
     """A path outside the distribution API."""
 
-    status = 404
+
+class InternalError(e.DomainError):
+    default_message = "internal error; the registry logged the details"
 
 
-class PaginationInvalid(RegistryError):
-    code, status, default_message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
+def _upload_headers(detail: Any) -> dict[str, str]:
+    if not isinstance(detail, dict) or "uuid" not in detail or "name" not in detail:
+        return {}
+    headers = {"Location": f"/v2/{detail['name']}/blobs/uploads/{detail['uuid']}",
+               "Docker-Upload-UUID": detail["uuid"]}
+    if "offset" in detail:
+        headers["Range"] = upload_range(int(detail["offset"]))
+    return headers
 
 
-class TooManyRequests(RegistryError):
-    code, status, default_message = "TOOMANYREQUESTS", 429, "too many requests"
+def upload_range(offset: int) -> str:
+    """The inclusive byte range an upload holds; an empty upload reports 0-0, as clients expect."""
+    return f"0-{max(offset - 1, 0)}"
 
 
-class StorageFull(RegistryError):
-    code, status, default_message = "UNKNOWN", 507, ("the registry's storage is full (no space left on device); "
-                                                     "free space or grow its volume, then push again")
+def _content_range(detail: Any) -> dict[str, str]:
+    return {"Content-Range": f"bytes */{detail['size']}"} if isinstance(detail, dict) and "size" in detail else {}
 
 
-class MetadataUnavailable(RegistryError):
-    code, status, default_message = "UNAVAILABLE", 503, ("the registry cannot reach its metadata database right "
-                                                         "now; retry shortly (the registry's log names the cause)")
+_Headers = Callable[[Any], dict[str, str]]
+# Most specific first: the first class in an error's MRO found here decides.
+_TABLE: dict[type[e.DomainError], tuple[str, int, _Headers | None]] = {
+    e.NameInvalid: ("NAME_INVALID", 400, None),
+    e.TagInvalid: ("MANIFEST_INVALID", 400, None),
+    e.DigestInvalid: ("DIGEST_INVALID", 400, None),
+    e.ManifestTooLarge: ("MANIFEST_INVALID", 413, None),
+    e.ManifestInvalid: ("MANIFEST_INVALID", 400, None),
+    e.SizeInvalid: ("SIZE_INVALID", 400, None),
+    e.UploadOutOfOrder: ("BLOB_UPLOAD_INVALID", 416, _upload_headers),
+    e.UploadInvalid: ("BLOB_UPLOAD_INVALID", 400, None),
+    e.RangeNotSatisfiable: ("BLOB_UNKNOWN", 416, _content_range),
+    e.PaginationInvalid: ("PAGINATION_NUMBER_INVALID", 400, None),
+    e.ChildManifestsUnknown: ("MANIFEST_UNKNOWN", 400, None),
+    e.ReferencesUnknown: ("MANIFEST_BLOB_UNKNOWN", 400, None),
+    e.InvalidInput: ("UNSUPPORTED", 400, None),
+    e.BlobUnknown: ("BLOB_UNKNOWN", 404, None),
+    e.ManifestUnknown: ("MANIFEST_UNKNOWN", 404, None),
+    e.NameUnknown: ("NAME_UNKNOWN", 404, None),
+    e.UploadUnknown: ("BLOB_UPLOAD_UNKNOWN", 404, None),
+    e.Missing: ("UNSUPPORTED", 404, None),
+    e.Unauthenticated: ("UNAUTHORIZED", 401, None),
+    e.Denied: ("DENIED", 403, None),
+    Unsupported: ("UNSUPPORTED", 405, None),
+    e.Throttled: ("TOOMANYREQUESTS", 429, None),
+    e.Conflict: ("DENIED", 409, None),
+    e.StorageFull: ("UNKNOWN", 507, None),
+    e.Unavailable: ("UNAVAILABLE", 503, None),
+    e.DomainError: ("UNKNOWN", 500, None),
+}
 
 
-class InternalError(RegistryError):
-    code, status, default_message = "UNKNOWN", 500, "internal error; the registry logged the details"
+def code_and_status(error: e.DomainError) -> tuple[str, int]:
+    code, status, _ = _entry(error)
+    return code, status
+
+
+def _entry(error: e.DomainError) -> tuple[str, int, _Headers | None]:
+    for cls in type(error).__mro__:
+        entry = _TABLE.get(cls)  # type: ignore[call-overload]
+        if entry is not None:
+            return entry
+    return _TABLE[e.DomainError]
+
+
+def body(error: e.DomainError) -> dict[str, Any]:
+    code, _ = code_and_status(error)
+    item: dict[str, Any] = {"code": code, "message": error.message}
+    if error.detail is not None:
+        item["detail"] = error.detail
+    return {"errors": [item]}
+
+
+def render(error: e.DomainError, head: bool = False) -> Response:
+    _, status, derived = _entry(error)
+    headers = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1], **(derived(error.detail) if derived else {}),
+               **getattr(error, "headers", {})}
+    content = b"" if head else json.dumps(body(error)).encode()
+    response = Response(content, status_code=status, headers=headers, media_type="application/json")
+    if head:
+        response.headers["content-length"] = "0"
+    return response

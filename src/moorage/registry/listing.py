@@ -7,21 +7,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from moorage.core.tags import page_size
 from moorage.registry.authorizer import Principal
-from moorage.registry.context import registry
-from moorage.registry.errors import NameUnknown, PaginationInvalid
-
-MAX_PAGE = 10_000
-
-
-def _page_args(request: Request) -> tuple[int | None, str | None]:
-    raw_n = request.query_params.get("n")
-    n: int | None = None
-    if raw_n is not None and raw_n != "":
-        if not raw_n.isdigit():
-            raise PaginationInvalid(f"n must be a non-negative integer, not {raw_n!r}")
-        n = min(int(raw_n), MAX_PAGE)
-    return n, request.query_params.get("last") or None
+from moorage.registry.context import services
 
 
 def _paged(request: Request, items: list[str], n: int | None, body: dict[str, object]) -> Response:
@@ -33,19 +21,15 @@ def _paged(request: Request, items: list[str], n: int | None, body: dict[str, ob
 
 
 async def tags(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
     repo = request.path_params["name"]
-    n, last = _page_args(request)
-    names = [] if n == 0 else await ctx.store.query(ctx.model.list_tags, repo, n, last)
-    if names is None or (n == 0 and not await ctx.store.query(ctx.model.repository_exists, repo)):
-        raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
+    n = page_size(request.query_params.get("n"))
+    names = await services(request).tags.of_repository(repo, n, request.query_params.get("last") or None)
     return _paged(request, names, n, {"name": repo, "tags": names})
 
 
 async def catalog(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
-    n, last = _page_args(request)
-    names = [] if n == 0 else await ctx.store.query(ctx.model.list_repositories, n, last)
+    n = page_size(request.query_params.get("n"))
+    names = await services(request).tags.catalog(n, request.query_params.get("last") or None)
     return _paged(request, names, n, {"repositories": names})
 
 

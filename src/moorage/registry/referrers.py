@@ -9,17 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from moorage.core.mediatypes import OCI_INDEX
+from moorage.core.reference import parse_digest
 from moorage.registry.authorizer import Principal
-from moorage.registry.context import registry
-from moorage.registry.reference import parse_digest
+from moorage.registry.context import services
 
 
 async def get(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
-    repo = request.path_params["name"]
-    digest = str(parse_digest(request.path_params["digest"]))
     artifact_type = request.query_params.get("artifactType") or None
-    referrers = await ctx.store.query(ctx.model.referrers, repo, digest, artifact_type)
+    referrers = await services(request).manifests.referrers(
+        request.path_params["name"], parse_digest(request.path_params["digest"]), artifact_type)
     descriptors: list[dict[str, Any]] = []
     for ref in referrers:
         descriptor: dict[str, Any] = {"mediaType": ref.media_type, "digest": ref.digest, "size": ref.size}

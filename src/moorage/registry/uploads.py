@@ -7,23 +7,20 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from moorage.core.errors import SizeInvalid, UploadInvalid
+from moorage.core.reference import Digest, parse_digest
 from moorage.meta.registry import Upload
 from moorage.registry.access import Access
 from moorage.registry.authorizer import Principal
-from moorage.registry.context import registry
-from moorage.registry.errors import BlobUploadInvalid, BlobUploadUnknown, RangeNotSatisfiable, SizeInvalid
-from moorage.registry.reference import Digest, parse_digest
+from moorage.registry.context import services
+from moorage.registry.errors import upload_range
 
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?([0-9]+)-([0-9]+)(?:/(?:[0-9]+|\*))?")
 
 
-def _session_headers(repo: str, upload_id: str, offset: int) -> dict[str, str]:
-    return {
-        "Location": f"/v2/{repo}/blobs/uploads/{upload_id}",
-        "Docker-Upload-UUID": upload_id,
-        # Inclusive byte range held so far; an empty upload reports 0-0, as clients expect.
-        "Range": f"0-{max(offset - 1, 0)}",
-    }
+def _session_headers(upload: Upload) -> dict[str, str]:
+    return {"Location": f"/v2/{upload.repository}/blobs/uploads/{upload.id}", "Docker-Upload-UUID": upload.id,
+            "Range": upload_range(upload.offset)}
 
 
 def _blob_created(repo: str, digest: str) -> Response:
@@ -38,13 +35,13 @@ def _chunk_start(request: Request) -> int | None:
         return None
     match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match:
-        raise BlobUploadInvalid(f"malformed Content-Range {value!r}: expected <start>-<end>, inclusive")
+        raise UploadInvalid(f"malformed Content-Range {value[:100]!r}: expected <start>-<end>, inclusive")
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
-        raise BlobUploadInvalid(f"Content-Range {value!r} ends before it starts")
+        raise UploadInvalid(f"Content-Range {value[:100]!r} ends before it starts")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) != end - start + 1:
-        raise SizeInvalid(f"Content-Range {value!r} names {end - start + 1} bytes but Content-Length "
+    if length is not None and length.isascii() and length.isdigit() and int(length) != end - start + 1:
+        raise SizeInvalid(f"Content-Range {value[:100]!r} names {end - start + 1} bytes but Content-Length "
                           f"is {length}")
     return start
 
@@ -57,34 +54,24 @@ def _owner(request: Request, principal: Principal) -> str:
 
 
 async def _session(request: Request) -> Upload:
-    ctx = registry(request)
-    upload_id = request.path_params["upload_id"]
-    upload = await ctx.store.query(ctx.model.get_upload, upload_id)
-    if upload is None or upload.repository != request.path_params["name"]:
-        raise BlobUploadUnknown.session(upload_id)
-    return upload
+    return await services(request).uploads.session(request.path_params["name"], request.path_params["upload_id"])
 
 
 async def _receive(request: Request, digest: Digest | None = None) -> Upload:
     upload = await _session(request)
-    try:
-        return await registry(request).uploads.receive(upload, request.stream(), _chunk_start(request), digest)
-    except RangeNotSatisfiable as exc:
-        offset = exc.detail.get("offset", upload.offset) if isinstance(exc.detail, dict) else upload.offset
-        exc.headers.update(_session_headers(upload.repository, upload.id, offset))
-        raise
+    return await services(request).uploads.receive(upload, request.stream(), _chunk_start(request), digest)
 
 
 async def start(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
+    ctx = services(request)
     repo = request.path_params["name"]
     query = request.query_params
     mount, source = query.get("mount"), query.get("from")
     if mount and source:
-        digest = str(parse_digest(mount))
+        digest = parse_digest(mount)
         if principal.may(Access("repository", source, ("pull",)), "pull") \
-                and await ctx.store.run(ctx.model.mount_blob, repo, source, digest) is not None:
-            return _blob_created(repo, digest)
+                and await ctx.blobs.mount(repo, source, digest):
+            return _blob_created(repo, str(digest))
         # Not mountable (or not readable by the caller): fall back to an ordinary upload session.
     digest_param = query.get("digest")
     if digest_param:
@@ -92,32 +79,29 @@ async def start(request: Request, principal: Principal) -> Response:
         await ctx.uploads.monolithic(repo, request.stream(), expected)
         return _blob_created(repo, str(expected))
     upload_id = await ctx.uploads.start(repo, _owner(request, principal))
-    return Response(status_code=202, headers=_session_headers(repo, upload_id, 0))
+    return Response(status_code=202, headers=_session_headers(Upload(upload_id, repo, 0)))
 
 
 async def patch(request: Request, principal: Principal) -> Response:
-    advanced = await _receive(request)
-    return Response(status_code=202, headers=_session_headers(advanced.repository, advanced.id, advanced.offset))
+    return Response(status_code=202, headers=_session_headers(await _receive(request)))
 
 
 async def put(request: Request, principal: Principal) -> Response:
     digest_param = request.query_params.get("digest")
     if not digest_param:
-        raise BlobUploadInvalid("closing an upload needs ?digest=<digest of the whole blob>")
+        raise UploadInvalid("closing an upload needs ?digest=<digest of the whole blob>")
     expected = parse_digest(digest_param)
     advanced = await _receive(request, expected)
     return _blob_created(advanced.repository, str(expected))
 
 
 async def status(request: Request, principal: Principal) -> Response:
-    upload = await _session(request)
-    return Response(status_code=204, headers=_session_headers(upload.repository, upload.id, upload.offset))
+    return Response(status_code=204, headers=_session_headers(await _session(request)))
 
 
 async def cancel(request: Request, principal: Principal) -> Response:
-    ctx = registry(request)
     upload = await _session(request)
-    await ctx.uploads.cancel(upload.id)
+    await services(request).uploads.cancel(upload.id)
     return Response(status_code=204)
 
 

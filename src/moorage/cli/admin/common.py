@@ -21,6 +21,7 @@ from rich.text import Text
 
 from moorage.client.config import ConfigError, Connection, resolve
 from moorage.client.harbor import HarborAPIError, HarborClient, HarborUnreachable
+from moorage.core.reference import split_image
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -194,16 +195,9 @@ def split_repository(value: str) -> tuple[str, str]:
 
 def split_reference(value: str) -> tuple[str, str, str | None]:
     """``project/repo:tag`` or ``project/repo@sha256:...`` -> (project, repo, reference or None)."""
-    name, reference = value, None
-    if "@" in value:
-        name, reference = value.split("@", 1)
-    else:
-        head, _, last = value.rpartition("/")
-        if ":" in last:
-            last, reference = last.split(":", 1)
-            name = f"{head}/{last}" if head else last
+    name, tag, digest = split_image(value)
     project, repository = split_repository(name)
-    return project, repository, reference or None
+    return project, repository, digest or tag or None
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -1,0 +1,34 @@
+"""Listings a client pages through: a repository's tags and the registry's catalog (lexical, ``n`` + ``last``)."""
+
+from __future__ import annotations
+
+from moorage.core.errors import NameUnknown, PaginationInvalid
+from moorage.meta.registry import RegistryModel
+from moorage.meta.store import MetaStore
+
+#: The most names one page holds, whatever ``n`` asks.
+MAX_PAGE = 10_000
+
+
+def page_size(raw: str | None) -> int | None:
+    """``n`` as the client gave it: None for every name, else at most ``MAX_PAGE``."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise PaginationInvalid(f"n must be a non-negative integer, not {raw[:50]!r}")
+    return min(int(raw), MAX_PAGE)
+
+
+class TagService:
+    def __init__(self, store: MetaStore, model: RegistryModel) -> None:
+        self.store = store
+        self.model = model
+
+    async def of_repository(self, repo: str, n: int | None, last: str | None) -> list[str]:
+        names: list[str] | None = [] if n == 0 else await self.store.query(self.model.list_tags, repo, n, last)
+        if names is None or (n == 0 and not await self.store.query(self.model.repository_exists, repo)):
+            raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
+        return names or []
+
+    async def catalog(self, n: int | None, last: str | None) -> list[str]:
+        return [] if n == 0 else await self.store.query(self.model.list_repositories, n, last)

@@ -1,0 +1,50 @@
+"""Every service a worker process serves requests with, built once per process and typed: the registry's
+adapters (``/v2/``, the token service) and the management API read them from ``app.state.services``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moorage.auth.audit_sink import AuditSink
+from moorage.auth.context import AuthContext
+from moorage.auth.registry_authorizer import TokenAuthorizer
+from moorage.blobs.driver import BlobDriver
+from moorage.blobs.filesystem import FilesystemDriver
+from moorage.core.blobs import BlobService
+from moorage.core.events import BatchingSink, EventSink
+from moorage.core.manifests import ManifestService
+from moorage.core.tags import TagService
+from moorage.core.uploads import UploadLimits, UploadService
+from moorage.meta.registry import RegistryModel
+from moorage.meta.store import MetaStore
+from moorage.registry.authorizer import Authorizer, OpenAuthorizer
+from moorage.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: MetaStore
+    model: RegistryModel
+    driver: BlobDriver
+    uploads: UploadService
+    blobs: BlobService
+    manifests: ManifestService
+    tags: TagService
+    auth: AuthContext
+    authorizer: Authorizer
+    events: EventSink
+
+
+def build_services(settings: Settings) -> Services:
+    store = MetaStore(settings.database)
+    model = RegistryModel(store)
+    driver = FilesystemDriver(settings.data_dir)
+    auth = AuthContext.build(settings, store, model)
+    limits = UploadLimits(settings.max_uploads_per_repository, settings.max_uploads_per_account,
+                          settings.upload_ttl_hours)
+    return Services(settings=settings, store=store, model=model, driver=driver,
+                    uploads=UploadService(store, model, driver, limits), blobs=BlobService(store, model),
+                    manifests=ManifestService(store, model), tags=TagService(store, model), auth=auth,
+                    authorizer=TokenAuthorizer(auth) if settings.auth_enabled else OpenAuthorizer(),
+                    events=BatchingSink(AuditSink(store, auth.audit).write))
