@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: setup serve test test-deps lint bench
+.PHONY: setup serve test test-fast test-deps lint bench
 
 setup: $(VENV)/.installed
 
@@ -21,12 +21,21 @@ serve: setup
 test-deps:
 	scripts/install-test-deps
 
+## Style (ruff), types (mypy: all of src/moorage, strict on moorage.core), dead code (vulture); pyproject.toml
+## configures each.
 lint: setup
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/vulture
 
-## Set up everything and run the whole test suite.
+## Set up everything and run the whole test suite: both tiers, real processes and in-process.
 test: setup test-deps lint
 	$(PY) -m pytest $(ARGS)
+
+## The fast tier alone (tests marked `fast`: in-process, no server, no client; see tests/conftest.py), in
+## seconds. Selecting no test is a failure: pytest then exits 5, and make stops on any non-zero status.
+test-fast: setup
+	$(PY) -m pytest -m fast -q $(ARGS)
 
 bench: setup test-deps
 	$(PY) -m bench.run $(ARGS)

@@ -1,4 +1,15 @@
-"""Shared fixtures: a real moorage server process on a loopback port, and the real-client harness."""
+"""Shared fixtures, and the two test tiers.
+
+The fast tier runs in this process: the domain, and the ASGI app through ``httpx.ASGITransport`` (fixtures
+``inprocess`` and ``inprocess_factory``, tests.support.inprocess). ``make test-fast`` runs it (``pytest -m fast``)
+in seconds; ``make test`` runs every test, both tiers. Everything else is the real-process tier: a real
+``moorage serve`` on a loopback port (``moorage`` below) and real clients (tests.support.fixtures).
+
+A test joins the fast tier explicitly, with the ``fast`` marker (``pytestmark = pytest.mark.fast`` for a module).
+It is not inferred from the fixtures a test asks for, because many tests start processes in their own body
+(``subprocess``, ``MoorageServer(...)``). Instead the marker's promise is enforced: a fast test that starts a
+process while it sets up or runs fails (tests.support.tiers).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,7 @@ from tests.support.moorage import MoorageServer
 from tests.support.postgres import Postgres
 from tests.support.procs import running
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.inprocess", "tests.support.tiers"]
 
 
 @pytest.fixture(scope="session")

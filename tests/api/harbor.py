@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.support import oci
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 
 PASSWORD = "Test-Passw0rd"
@@ -52,36 +53,11 @@ def make_robot(admin: httpx.Client, project: str, actions: list[str], **extra: A
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, (response.status_code, response.text)
-    if response.request.method != "HEAD":
-        errors = response.json()["errors"]
-        assert errors[0]["code"] == code, errors
-        assert errors[0]["message"]
+    """The registry's error shape (``tests.support.oci``), plus the request id every API answer carries."""
+    oci.assert_error(response, status, code)
     assert response.headers.get("x-request-id")
 
 
 def push_image(registry: httpx.Client, repo: str, tag: str) -> str:
     """Push a tiny random image by hand (monolithic blob uploads); returns the manifest digest."""
-    import hashlib
-    import json
-    import os
-
-    def digest(data: bytes) -> str:
-        return "sha256:" + hashlib.sha256(data).hexdigest()
-
-    config = json.dumps({"architecture": "amd64", "os": "linux", "nonce": secrets.token_hex(8)}).encode()
-    layer = os.urandom(512)
-    for blob in (config, layer):
-        r = registry.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest(blob)}, content=blob,
-                          headers={"Content-Type": "application/octet-stream"})
-        assert r.status_code == 201, r.text
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(config),
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest(layer),
-                    "size": len(layer)}]}).encode()
-    r = registry.put(f"/v2/{repo}/manifests/{tag}", content=manifest,
-                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-    assert r.status_code == 201, r.text
-    return digest(manifest)
+    return oci.push_image(registry, repo, tag, layer_size=512)[0]

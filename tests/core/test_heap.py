@@ -6,6 +6,8 @@ import pytest
 
 from moorage.core import heap
 
+pytestmark = pytest.mark.fast
+
 
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as statm:

@@ -8,6 +8,8 @@ import pytest
 
 from moorage.core.jsondepth import MAX_DEPTH, TooDeeplyNested, loads
 
+pytestmark = pytest.mark.fast
+
 
 def nest(depth: int) -> str:
     return '{"a":[' * (depth // 2) + ("[]" if depth % 2 else "1") + "]}" * (depth // 2)

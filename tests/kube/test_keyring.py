@@ -25,6 +25,8 @@ from moorage.kube.keyring import (
     urls_match,
 )
 
+pytestmark = pytest.mark.fast
+
 
 def auth(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()

@@ -22,6 +22,8 @@ from moorage.kube.provider_protocol import (
     provider_config_yaml,
 )
 
+pytestmark = pytest.mark.fast
+
 
 def request(**extra: object) -> str:
     return json.dumps({"apiVersion": API_VERSION, "kind": "CredentialProviderRequest",

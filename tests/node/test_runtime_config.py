@@ -17,6 +17,8 @@ from moorage.node.runtime_config import (
 from moorage.tls.ca import create_ca
 from moorage.tls.certs import ensure_server_certificate
 
+pytestmark = pytest.mark.fast
+
 CA_PEM = create_ca().pem.decode()
 REGISTRY = "192.168.2.250:443"
 

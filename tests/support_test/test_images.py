@@ -8,6 +8,8 @@ import json
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.support.images import (
     DOCKER_LIST,
     OCI_CONFIG,
@@ -22,6 +24,8 @@ from tests.support.images import (
     read_index,
     tagged_descriptor,
 )
+
+pytestmark = pytest.mark.fast
 
 
 def test_layers_are_gzip_tars_whose_diff_ids_are_in_the_config(tmp_path: Path) -> None:

@@ -139,10 +139,6 @@ def robot_grants(permissions: Iterable[dict[str, Any]]) -> tuple[dict[str, froze
     return {k: frozenset(v) for k, v in grants.items()}, frozenset(system)
 
 
-def role_of(subject: Subject, project: ProjectRef) -> int | None:
-    return subject.roles.get(project.id)
-
-
 def allowed(subject: Subject, project: ProjectRef | None, resource: str, action: str) -> bool:
     """May ``subject`` do ``action`` on ``resource`` of ``project`` (None: the project does not exist)?"""
     if project is None:
@@ -220,8 +216,8 @@ def ungrantable(creator: Subject, permissions: Iterable[dict[str, Any]],
         problems.append(f"system permission(s) {_spell(missing)}")
     for namespace, wanted in sorted(grants.items()):
         if namespace == "*":
-            held = (creator.robot_grants.get("*", frozenset())
-                    if creator.is_robot and creator.pull_only is None else frozenset())
+            held: frozenset[Perm] | None = (creator.robot_grants.get("*", frozenset())
+                                            if creator.is_robot and creator.pull_only is None else frozenset())
             where = "every project"
         else:
             project = projects.get(namespace)

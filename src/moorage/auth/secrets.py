@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 import string
@@ -48,10 +47,6 @@ def generate_secret(length: int = 32) -> str:
 def fingerprint(secret: str) -> str:
     """A one-way digest for cache keys and stored refresh tokens (never the secret itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def password_problem(password: str) -> str | None:

@@ -262,7 +262,7 @@ def _bearer(challenge: Challenge, credentials: Credentials, scopes: Sequence[str
     for scope in scopes or ([challenge.scope] if challenge.scope else []):
         params.append(("scope", scope))
     params += [("account", credentials.username), ("client_id", client_id)]
-    response = yield httpx.Request("GET", realm, params=params, headers={
+    response = yield httpx.Request("GET", realm, params=tuple(params), headers={
         "User-Agent": USER_AGENT, "Authorization": credentials.basic()})
     if response.status_code in (401, 403):
         raise InvalidCredentials(f"the token service {realm} rejected the credentials for "
@@ -288,22 +288,6 @@ def authorize(client: httpx.Client, base_url: str, credentials: Credentials | No
         while True:
             try:
                 response = client.send(request)
-            except httpx.TransportError as exc:
-                raise RegistryUnreachable(describe_transport_error(exc, str(request.url))) from exc
-            request = flow.send(response)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-
-
-async def authorize_async(client: httpx.AsyncClient, base_url: str, credentials: Credentials | None,
-                          scopes: Sequence[str] = ()) -> str | None:
-    """Same as :func:`authorize` with an async client."""
-    flow = authorization_flow(base_url, credentials, scopes)
-    try:
-        request = next(flow)
-        while True:
-            try:
-                response = await client.send(request)
             except httpx.TransportError as exc:
                 raise RegistryUnreachable(describe_transport_error(exc, str(request.url))) from exc
             request = flow.send(response)

@@ -93,7 +93,7 @@ class Profile:
             raise ConfigError(f"cannot read {path}: {exc}; fix or delete it, then run moorage admin login") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"{path} is not a moorage CLI profile; delete it and run moorage admin login")
-        servers = raw.get("servers") if isinstance(raw.get("servers"), dict) else {}
+        servers = found if isinstance(found := raw.get("servers"), dict) else {}
         current = raw.get("current") if isinstance(raw.get("current"), str) else None
         return cls(path, current, {k: v for k, v in servers.items() if isinstance(v, dict)})
 

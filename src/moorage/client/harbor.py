@@ -12,7 +12,6 @@ import re
 import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urljoin
 
@@ -150,8 +149,7 @@ class HarborClient:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # ---- transport ------------------------------------------------------------------------------
@@ -288,10 +286,6 @@ class HarborClient:
         ref, headers = self._project_ref(project)
         self.request("DELETE", f"/projects/{ref}", headers=headers)
 
-    def project_summary(self, project: str | int) -> JSON:
-        ref, headers = self._project_ref(project)
-        return dict(self._json("GET", f"/projects/{ref}/summary", headers=headers))
-
     # ---- members --------------------------------------------------------------------------------
 
     def list_members(self, project: str | int, *, entityname: str | None = None) -> list[JSON]:
@@ -307,10 +301,6 @@ class HarborClient:
                                 json={"role_id": role_id, "member_user": user})
         member = _id_from_location(response)
         return int(member) if member and member.isdigit() else None
-
-    def get_member(self, project: str | int, member_id: int) -> JSON:
-        ref, headers = self._project_ref(project)
-        return dict(self._json("GET", f"/projects/{ref}/members/{member_id}", headers=headers))
 
     def update_member(self, project: str | int, member_id: int, role_id: int) -> None:
         ref, headers = self._project_ref(project)
@@ -341,11 +331,6 @@ class HarborClient:
         response = self.request("POST", "/users", json=body)
         user = _id_from_location(response)
         return int(user) if user and user.isdigit() else None
-
-    def update_user_profile(self, user_id: int, *, email: str | None = None, realname: str | None = None,
-                            comment: str | None = None) -> None:
-        body = {k: v for k, v in {"email": email, "realname": realname, "comment": comment}.items() if v is not None}
-        self.request("PUT", f"/users/{user_id}", json=body)
 
     def delete_user(self, user_id: int) -> None:
         self.request("DELETE", f"/users/{user_id}")
@@ -394,9 +379,6 @@ class HarborClient:
 
     def list_repositories(self, project: str, *, q: str | None = None, sort: str | None = None) -> list[JSON]:
         return list(self.paginate(f"/projects/{seg(project)}/repositories", {"q": q, "sort": sort}))
-
-    def get_repository(self, project: str, repository: str) -> JSON:
-        return dict(self._json("GET", f"/projects/{seg(project)}/repositories/{repo_seg(repository)}"))
 
     def delete_repository(self, project: str, repository: str) -> None:
         self.request("DELETE", f"/projects/{seg(project)}/repositories/{repo_seg(repository)}")

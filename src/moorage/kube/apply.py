@@ -9,6 +9,7 @@ put there are kept, and a racing change makes us re-read instead of dropping it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -89,7 +90,7 @@ class KubeWriter:
         body = _api_body(manifest)
         for _ in range(ATTEMPTS):
             created = self._call(f"create secret {ns}/{name}",
-                                 lambda: self.core.create_namespaced_secret(ns, body), ok=(409,))
+                                 lambda: self.core.create_namespaced_secret(ns, _as_model(body)), ok=(409,))
             if created is not None:
                 return "created"
             current = self._call(f"read secret {ns}/{name}", lambda: self.core.read_namespaced_secret(name, ns),
@@ -99,6 +100,7 @@ class KubeWriter:
             if (current.type or "Opaque") != body["type"]:
                 raise KubeError(f"secret {ns}/{name} exists with type {current.type}; the type of a Secret cannot "
                                 f"change: delete it (kubectl delete secret -n {ns} {name}) or choose another --name")
+            assert current.metadata is not None  # the API server always returns an object's metadata
             labels, annotations = dict(current.metadata.labels or {}), dict(current.metadata.annotations or {})
             if (dict(current.data or {}) == body["data"] and all(labels.get(k) == v for k, v in
                                                                    body["metadata"]["labels"].items())
@@ -116,7 +118,8 @@ class KubeWriter:
     def _replace(self, ns: str, name: str, body: Mapping[str, Any]) -> bool:
         """False on a 409 (someone wrote in between): the caller re-reads and tries again."""
         return self._call(f"replace secret {ns}/{name}",
-                          lambda: self.core.replace_namespaced_secret(name, ns, dict(body)), ok=(409,)) is not None
+                          lambda: self.core.replace_namespaced_secret(name, ns, _as_model(dict(body))),
+                          ok=(409,)) is not None
 
     def update_secret_data(self, namespace: str, name: str, data: Mapping[str, str]) -> str:
         for _ in range(ATTEMPTS):
@@ -163,14 +166,21 @@ class KubeWriter:
             entries = [{"name": ref.name} for ref in current.image_pull_secrets or [] if ref is not None]
             if any(e["name"] == secret_name for e in entries):
                 return f"already lists {secret_name}"
+            assert current.metadata is not None  # the API server always returns an object's metadata
             patch = {"metadata": {"resourceVersion": current.metadata.resource_version},
                      "imagePullSecrets": [*entries, {"name": secret_name}]}
-            done = self._call(f"patch {what}", lambda patch=patch: self.core.patch_namespaced_service_account(
-                service_account, namespace, patch), ok=(409,))
+            done = self._call(f"patch {what}", functools.partial(self.core.patch_namespaced_service_account,
+                                                                 service_account, namespace, patch), ok=(409,))
             if done is not None:
-                kept = f" (kept {', '.join(e['name'] for e in entries)})" if entries else ""
+                kept = f" (kept {', '.join(str(e['name']) for e in entries)})" if entries else ""
                 return f"imagePullSecrets += {secret_name}{kept}"
         raise KubeError(f"{what} kept changing under us; try again")
+
+
+def _as_model(body: dict[str, Any]) -> Any:
+    """A body where the client's signature names its model class (``V1Secret``): the client serialises a plain
+    dict as it is, so the request carries exactly the manifest moorage rendered, as kubectl would send it."""
+    return body
 
 
 def _api_body(manifest: Mapping[str, Any]) -> dict[str, Any]:

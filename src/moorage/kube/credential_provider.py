@@ -85,7 +85,7 @@ def load_node_credentials(path: Path, registry_host: str) -> Credentials:
         raise ProviderError(f"node credential file {path} must hold a JSON object")
     if isinstance(doc.get("username"), str) and isinstance(doc.get("password"), str):
         return Credentials(doc["username"], doc["password"])
-    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
+    auths = found if isinstance(found := doc.get("auths"), dict) else {}
     for variant in key_variants(registry_host):
         entry = auths.get(variant)
         if isinstance(entry, dict) and entry.get("auth"):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -24,7 +24,6 @@ ACCEPTED_API_VERSIONS = (API_VERSION, "credentialprovider.kubelet.k8s.io/v1beta1
 CONFIG_API_VERSION = "kubelet.config.k8s.io/v1"
 REQUEST_KIND = "CredentialProviderRequest"
 RESPONSE_KIND = "CredentialProviderResponse"
-CacheKeyType = Literal["Image", "Registry", "Global"]
 CACHE_KEY_TYPES: tuple[str, ...] = ("Image", "Registry", "Global")
 GLOBAL_CACHE_KEY = "global"
 

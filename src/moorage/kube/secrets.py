@@ -98,8 +98,8 @@ def auths_from_docker_config(text: str, origin: str) -> list[RegistryAuth]:
         raise SecretError(f"{origin} is not valid JSON: {exc}") from exc
     if not isinstance(doc, dict):
         raise SecretError(f"{origin} must hold a JSON object")
-    auths = doc.get("auths") if isinstance(doc.get("auths"), dict) else {}
-    helpers = doc.get("credHelpers") if isinstance(doc.get("credHelpers"), dict) else {}
+    auths = found if isinstance(found := doc.get("auths"), dict) else {}
+    helpers = found if isinstance(found := doc.get("credHelpers"), dict) else {}
     store = doc.get("credsStore") if isinstance(doc.get("credsStore"), str) else ""
     usable: list[RegistryAuth] = []
     in_helpers: list[str] = []

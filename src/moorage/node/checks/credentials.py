@@ -10,7 +10,6 @@ keyed ``10.0.0.5`` but the image says ``10.0.0.5:443``" is the usual reason.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,8 +143,3 @@ def near_misses(entries: list[KeyringEntry], image: str) -> list[str]:
         else:
             reasons.append(f"{where}: path {k_path!r} is not a prefix of {r_path!r}")
     return reasons
-
-
-def dump_for_json(choice: CredentialChoice) -> dict[str, Any]:
-    return json.loads(json.dumps({"repository": choice.repository, "candidates": choice.describe(),
-                                  "notes": choice.notes, "consulted": choice.consulted}))

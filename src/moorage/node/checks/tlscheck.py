@@ -213,7 +213,8 @@ def check_tls(address: tuple[str, int], host: str, leaf_der: bytes, trust: Runti
     """Judge the server's certificate as ``trust.runtime`` on this node would."""
     now = now or dt.datetime.now(dt.UTC)
     cert = x509.load_der_x509_certificate(leaf_der)
-    verdict = TlsVerdict(certificate=describe_certificate(cert, now=now))
+    described = describe_certificate(cert, now=now)
+    verdict = TlsVerdict(certificate=described)
     ctx, verdict.notes = verification_context(trust)
     problems: list[tuple[str, str]] = []
     validity = go_validity_error(cert, now)
@@ -234,8 +235,7 @@ def check_tls(address: tuple[str, int], host: str, leaf_der: bytes, trust: Runti
     verdict.cause, verdict.message = problems[0]
     verdict.also = [message for _, message in problems[1:]]
     verdict.facts = {"ip": host, "hostname": host, "valid_for": ", ".join(
-        [*verdict.certificate.dns_names, *verdict.certificate.ip_addresses]) or "no names",
-        "issuer": verdict.certificate.issuer}
+        [*described.dns_names, *described.ip_addresses]) or "no names", "issuer": described.issuer}
     if validity:
         verdict.facts.update(now=_rfc3339(now), relation="after" if now > cert.not_valid_after_utc else "before",
                              bound=_rfc3339(cert.not_valid_after_utc if now > cert.not_valid_after_utc

@@ -188,7 +188,7 @@ def _containerd_hosts_dir(trust: RuntimeTrust, directory: Path) -> None:
     trust.ca_files += [node_path(trust.root, ca, directory) for ca in _as_list(doc.get("ca"))]
     if doc.get("skip_verify") is True:
         trust.skip_verify = True
-    hosts = doc.get("host") if isinstance(doc.get("host"), dict) else {}
+    hosts = found if isinstance(found := doc.get("host"), dict) else {}
     mirrors = []
     for url, host_cfg in hosts.items():
         if not isinstance(host_cfg, dict):
