@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import sqlalchemy.exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +21,7 @@ from moorage import logs
 from moorage.api.app import create_api
 from moorage.auth.token_service import OAuthRefused, oauth_refused
 from moorage.auth.token_service import routes as token_routes
+from moorage.core import gc
 from moorage.core.errors import DomainError, StorageFull, Unavailable
 from moorage.core.schedule import Job, Scheduler
 from moorage.registry import errors
@@ -29,6 +31,9 @@ from moorage.services import build_services
 from moorage.settings import Settings, load_settings
 
 log = logging.getLogger("moorage.app")
+
+#: How often the process holding the garbage collection job's lease looks whether a scheduled run is due.
+GC_SCHEDULE_CHECK_SECONDS = 30.0
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -91,6 +96,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Every worker runs the loops; a lease in the database picks the one process that does the work.
         scheduler = Scheduler(services.store, [
             Job("upload-purge", settings.upload_purge_interval_minutes * 60, services.uploads.purge_expired),
+            Job(gc.SCHEDULE, GC_SCHEDULE_CHECK_SECONDS,
+                lambda: anyio.to_thread.run_sync(gc.run_if_due, services.gc, services.schedules)),
         ])
         scheduler.start()
         try:

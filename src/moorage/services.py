@@ -12,10 +12,13 @@ from moorage.blobs.driver import BlobDriver
 from moorage.blobs.filesystem import FilesystemDriver
 from moorage.core.blobs import BlobService
 from moorage.core.events import BatchingSink, EventSink
+from moorage.core.gc import GarbageCollector
 from moorage.core.manifests import ManifestService
 from moorage.core.tags import TagService
 from moorage.core.uploads import UploadLimits, UploadService
+from moorage.meta.gc import GCModel
 from moorage.meta.registry import RegistryModel
+from moorage.meta.schedules import ScheduleModel
 from moorage.meta.store import MetaStore
 from moorage.registry.authorizer import Authorizer, OpenAuthorizer
 from moorage.settings import Settings
@@ -31,6 +34,8 @@ class Services:
     blobs: BlobService
     manifests: ManifestService
     tags: TagService
+    gc: GarbageCollector
+    schedules: ScheduleModel
     auth: AuthContext
     authorizer: Authorizer
     events: EventSink
@@ -38,13 +43,15 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     store = MetaStore(settings.database)
-    model = RegistryModel(store)
+    model = RegistryModel(store, settings.gc_lease_minutes * 60)
     driver = FilesystemDriver(settings.data_dir)
     auth = AuthContext.build(settings, store, model)
     limits = UploadLimits(settings.max_uploads_per_repository, settings.max_uploads_per_account,
                           settings.upload_ttl_hours)
     return Services(settings=settings, store=store, model=model, driver=driver,
-                    uploads=UploadService(store, model, driver, limits), blobs=BlobService(store, model),
-                    manifests=ManifestService(store, model), tags=TagService(store, model), auth=auth,
+                    uploads=UploadService(store, model, driver, limits), blobs=BlobService(store, model, driver),
+                    manifests=ManifestService(store, model), tags=TagService(store, model),
+                    gc=GarbageCollector(GCModel(store), driver, settings.gc_grace_minutes),
+                    schedules=ScheduleModel(store), auth=auth,
                     authorizer=TokenAuthorizer(auth) if settings.auth_enabled else OpenAuthorizer(),
                     events=BatchingSink(AuditSink(store, auth.audit).write))

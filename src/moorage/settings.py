@@ -61,6 +61,10 @@ class Settings(BaseModel):
     upload_purge_interval_minutes: float = Field(default=10, gt=0, description="How often the server looks "
                                                  "for expired upload sessions (one process among all "
                                                  "workers and replicas does it).")
+    gc_grace_minutes: float = Field(default=120, ge=0, description="Garbage collection deletes only blobs older "
+                                    "than this (0 allowed: leases alone then keep every push safe).")
+    gc_lease_minutes: float = Field(default=60, gt=0, description="A blob uploaded, mounted or found (HEAD) in a "
+                                    "repository is kept for it this long, until a manifest there references it.")
     auth_enabled: bool = Field(default=True, description="Enforce projects, users, roles and robot accounts "
                                "on the registry (token authentication). Off: anyone may do anything.")
     admin_password: str = Field(default="", description="Password of the `admin` account created on the first "

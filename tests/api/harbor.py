@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import secrets
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +14,8 @@ from tests.support import oci
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 
 PASSWORD = "Test-Passw0rd"
+#: Harbor's zero time: what the API says for a pull that never happened.
+NEVER = "0001-01-01T00:00:00.000Z"
 
 
 def api(server: MoorageServer, auth: tuple[str, str] | None = ("admin", ADMIN_PASSWORD)) -> httpx.Client:
@@ -61,3 +66,51 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
 def push_image(registry: httpx.Client, repo: str, tag: str) -> str:
     """Push a tiny random image by hand (monolithic blob uploads); returns the manifest digest."""
     return oci.push_image(registry, repo, tag, layer_size=512)[0]
+
+
+def push_with_config(registry: httpx.Client, repo: str, config: dict[str, Any], tag: str | None = None) -> str:
+    """Push an image whose config blob is ``config`` (under ``tag``, else by digest); returns its digest."""
+    import json
+    import os
+
+    config_bytes = json.dumps(config).encode()
+    layer = os.urandom(256)
+    oci.push_blob(registry, repo, config_bytes)
+    oci.push_blob(registry, repo, layer)
+    body = json.dumps(oci.image_manifest(config_bytes, [layer])).encode()
+    digest = oci.digest_of(body)
+    r = registry.put(f"/v2/{repo}/manifests/{tag or digest}", content=body, headers={"Content-Type": oci.OCI_MANIFEST})
+    assert r.status_code == 201, r.text
+    return digest
+
+
+def push_index(registry: httpx.Client, repo: str, children: list[dict[str, Any]], tag: str) -> str:
+    """Push an image index listing ``children`` (descriptors without mediaType, digest and size, which are
+    filled in from each child's manifest, pushed here by digest); returns the index's digest."""
+    import json
+
+    descriptors = []
+    for extra in children:
+        digest, body = oci.push_image(registry, repo)
+        descriptors.append({"mediaType": oci.OCI_MANIFEST, "digest": digest, "size": len(body), **extra})
+    index = json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": descriptors}).encode()
+    r = registry.put(f"/v2/{repo}/manifests/{tag}", content=index, headers={"Content-Type": oci.OCI_INDEX})
+    assert r.status_code == 201, r.text
+    return oci.digest_of(index)
+
+
+SWAGGER = Path(__file__).parent / "reference" / "harbor-api-v2.0-swagger.yaml"
+
+
+@functools.cache
+def _swagger() -> dict[str, Any]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    document: dict[str, Any] = yaml.load(SWAGGER.read_text(), Loader=loader)
+    return document
+
+
+def harbor_swagger() -> dict[str, Any]:
+    """Harbor's own API description (Swagger 2.0), a fresh copy each call."""
+    return copy.deepcopy(_swagger())

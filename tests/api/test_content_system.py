@@ -100,7 +100,10 @@ def test_a_busy_audit_log_is_filtered_sorted_and_paged(moorage: MoorageServer) -
         newest_first = [e["op_time"] for e in admin.get(logs, params={"page_size": 100}).json()]
         assert newest_first == sorted(newest_first, reverse=True)
         oldest_first = admin.get(logs, params={"sort": "op_time", "page_size": 100}).json()
-        assert oldest_first[0]["operation"] == "create" and oldest_first[0]["resource"].startswith(f"{project}/app")
+        # The project's creation comes first, then the first push.
+        assert [(e["operation"], e["resource_type"], e["resource"]) for e in oldest_first[:1]] == \
+            [("create", "project", project)]
+        assert oldest_first[1]["operation"] == "create" and oldest_first[1]["resource"].startswith(f"{project}/app")
 
         tools = admin.get(logs, params={"q": "resource=~TOOL", "page_size": 100}).json()
         assert tools and {e["resource"].split(":")[0].split("@")[0] for e in tools} == {f"{project}/tool"}

@@ -134,3 +134,27 @@ def test_bad_repository_names_are_refused(client: httpx.Client) -> None:
     for bad in ("library/UPPER", "library/-dash", "library//double", "library/" + "a" * 300):
         response = client.post(f"/v2/{bad}/blobs/uploads/")
         assert_error(response, 400, "NAME_INVALID")
+
+
+def test_range_numbers_of_thousands_of_digits_are_read_not_a_500(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: int() of a 5,000-digit Range number trips Python's conversion limit (a 500), and
+    FileResponse, parsing the header again, answered what it could not read with a plain-text 400."""
+    data = os.urandom(1000)
+    url = f"/v2/{repo}/blobs/{push_blob(client, repo, data)}"
+    nines = "9" * 5000
+    for header, expected in ((f"bytes=0-{nines}", data), (f"bytes=-{nines}", data),
+                             (f"bytes={'0' * 5000}7-9", data[7:10])):
+        response = client.get(url, headers={"Range": header})
+        assert response.status_code == 206 and response.content == expected, (header[:20], response.text[:200])
+    for header in (f"bytes={nines}-", f"bytes={nines}-{nines}"):
+        response = client.get(url, headers={"Range": header})
+        assert_error(response, 416, "BLOB_UNKNOWN")
+        assert response.headers["Content-Range"] == "bytes */1000"
+
+
+def test_a_name_holding_a_newline_is_name_invalid(client: httpx.Client) -> None:
+    """Found by the fuzzer: the route's ``.*`` stopped at a newline, so such a name got 404 "not an endpoint"."""
+    for path in ("/v2/library/a%0Ab/blobs/uploads/", "/v2/%0A/tags/list", "/v2/library/x%0A/manifests/latest",
+                 f"/v2/library/%0Ax/blobs/{digest_of(b'x')}"):
+        method = "POST" if path.endswith("/uploads/") else "GET"
+        assert_error(client.request(method, path), 400, "NAME_INVALID")

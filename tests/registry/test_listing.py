@@ -66,3 +66,24 @@ def test_catalog_lists_repositories_in_order_with_pagination(client: httpx.Clien
     first = client.get("/v2/_catalog", params={"n": 1})
     assert len(first.json()["repositories"]) == 1
     assert json.loads(first.text)["repositories"][0] == everything[0]
+
+
+def test_page_size_of_thousands_of_digits_means_as_many_as_there_are(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: int() of a 5,000-digit n tripped Python's conversion limit (a 500)."""
+    push_image(client, repo, "v1")
+    for n in ("9" * 5000, "0" * 5000 + "1"):
+        response = client.get(f"/v2/{repo}/tags/list", params={"n": n})
+        assert response.status_code == 200 and response.json()["tags"] == ["v1"], response.text[:200]
+        assert client.get("/v2/_catalog", params={"n": n}).status_code == 200
+    for n in ("-1", "+1", " 1", "1.0", "\u0663", "\uff11"):
+        assert_error(client.get(f"/v2/{repo}/tags/list", params={"n": n}), 400, "PAGINATION_NUMBER_INVALID")
+
+
+def test_last_holding_nul_pages_on_from_before_it(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: PostgreSQL refuses text holding NUL outright, so ``last=%00`` was a 500 there."""
+    _, body = push_image(client, repo, "a")
+    for tag in ("b", "b1", "c"):
+        client.put(f"/v2/{repo}/manifests/{tag}", content=body, headers={"Content-Type": OCI_MANIFEST})
+    assert client.get(f"/v2/{repo}/tags/list", params={"last": "b\x00x"}).json()["tags"] == ["b1", "c"]
+    assert client.get(f"/v2/{repo}/tags/list", params={"last": "\x00"}).json()["tags"] == ["a", "b", "b1", "c"]
+    assert client.get("/v2/_catalog", params={"last": f"{repo}\x00", "n": 1}).status_code == 200

@@ -128,7 +128,10 @@ def test_index_naming_a_missing_manifest_is_refused(client: httpx.Client, repo: 
     push_image(client, repo, "present")
     index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": digest_of(b"absent"), "size": 6}]}).encode()
-    assert_error(put_manifest(client, repo, "idx", index, OCI_INDEX), 400, "MANIFEST_UNKNOWN")
+    # The spec: a manifest refused for naming what the registry lacks is MANIFEST_BLOB_UNKNOWN, index or not
+    # (found by the fuzzer; this was MANIFEST_UNKNOWN).
+    error = assert_error(put_manifest(client, repo, "idx", index, OCI_INDEX), 400, "MANIFEST_BLOB_UNKNOWN")
+    assert error["detail"]["digests"] == [digest_of(b"absent")]
 
 
 def test_malformed_manifests_are_refused_with_manifest_invalid(client: httpx.Client, repo: str) -> None:
@@ -247,3 +250,51 @@ def test_a_manifest_nested_too_deep_is_refused_not_a_crash(client: httpx.Client,
     error = assert_error(put_manifest(client, repo, "huge", long_int), 400, "MANIFEST_INVALID")
     assert "not valid JSON" in error["message"]
     assert_error(client.get(f"/v2/{repo}/manifests/deep"), 404, "MANIFEST_UNKNOWN")
+
+
+def test_json_other_programs_would_read_differently_is_refused(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: Python's parser took a duplicated name (the last one wins, where readers differ),
+    a byte order mark, UTF-16 and NaN, all of which Go's clients refuse or read otherwise."""
+    config = b'{"z":1}'
+    push_blob(client, repo, config)
+    good = json.dumps(image_manifest(config, [])).encode()
+    other = json.dumps({"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest_of(b"elsewhere"),
+                        "size": 9})
+    cases = {
+        "duplicate name": good[:-1] + b', "config": ' + other.encode() + b"}",
+        "byte order mark": b"\xef\xbb\xbf" + good,
+        "UTF-16": good.decode().encode("utf-16"),
+        "NaN": good[:-1] + b', "x": NaN}',
+        "Infinity": good[:-1] + b', "x": -Infinity}',
+        "encoded surrogate": good[:-1] + b', "x": "\xed\xa0\x80"}',
+    }
+    for what, body in cases.items():
+        error = assert_error(put_manifest(client, repo, "odd", body), 400, "MANIFEST_INVALID")
+        assert "not valid JSON" in error["message"], what
+        assert_error(client.get(f"/v2/{repo}/manifests/{digest_of(body)}"), 404, "MANIFEST_UNKNOWN")
+    assert_error(client.get(f"/v2/{repo}/manifests/odd"), 404, "MANIFEST_UNKNOWN")
+    assert put_manifest(client, repo, "odd", good).status_code == 201
+
+
+def test_descriptor_fields_are_held_to_the_image_spec(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: any non-empty string passed as a media type, sizes past int64 and a schemaVersion
+    of 2.0 were stored, though Go's clients cannot read them."""
+    config = b'{"w":1}'
+    push_blob(client, repo, config)
+    good = image_manifest(config, [])
+    cases = {
+        "config media type without a subtype": {**good, "config": {**good["config"], "mediaType": "no-slash"}},
+        "artifactType with NUL": {**good, "artifactType": "application/x\u0000"},
+        "artifactType of another script": {**good, "artifactType": "application/\u00e9"},
+        "size past int64": {**good, "config": {**good["config"], "size": 2 ** 63}},
+        "schemaVersion 2.0": {**good, "schemaVersion": 2.0},
+        "schemaVersion true": {**good, "schemaVersion": True},
+    }
+    for what, document in cases.items():
+        body = json.dumps(document).encode()
+        response = put_manifest(client, repo, "odd", body)
+        assert response.status_code == 400 and response.json()["errors"][0]["code"] == "MANIFEST_INVALID", what
+        assert_error(client.get(f"/v2/{repo}/manifests/{digest_of(body)}"), 404, "MANIFEST_UNKNOWN")
+    largest = {**good, "config": {**good["config"], "size": 2 ** 63 - 1},
+               "artifactType": "application/vnd.example+json; charset=utf-8"}
+    assert put_manifest(client, repo, "odd", json.dumps(largest).encode()).status_code == 201

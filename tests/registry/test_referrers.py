@@ -75,3 +75,12 @@ def test_deleting_a_referrer_removes_it_from_the_list(client: httpx.Client, repo
     sbom, _ = push_referrer(client, repo, subject, "application/vnd.example.sbom")
     assert client.delete(f"/v2/{repo}/manifests/{sbom}").status_code == 202
     assert client.get(f"/v2/{repo}/referrers/{subject[0]}").json()["manifests"] == []
+
+
+def test_an_artifact_type_filter_holding_nul_matches_nothing(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: PostgreSQL refuses text holding NUL outright, so this filter was a 500 there."""
+    subject = push_image(client, repo, "v1")
+    push_referrer(client, repo, subject, "application/vnd.example.sbom")
+    for artifact_type in ("\x00", "application/vnd.example.sbom\x00"):
+        response = client.get(f"/v2/{repo}/referrers/{subject[0]}", params={"artifactType": artifact_type})
+        assert response.status_code == 200 and response.json()["manifests"] == [], response.text

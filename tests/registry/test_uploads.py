@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import httpx
 
@@ -134,3 +135,33 @@ def test_mount_of_a_blob_the_source_lacks_falls_back_to_an_upload(client: httpx.
     response = client.post(f"/v2/{repo}/blobs/uploads/", params={"mount": missing, "from": f"{repo}-none"})
     assert response.status_code == 202
     assert "/blobs/uploads/" in response.headers["Location"]
+
+
+def test_content_range_numbers_of_thousands_of_digits(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: int() of a 5,000-digit Content-Range number tripped Python's conversion limit."""
+    location = start_upload(client, repo)
+    nines = "9" * 5000
+    assert_error(client.patch(location, content=b"x", headers={"Content-Range": f"{nines}-{nines}"}), 416,
+                 "BLOB_UPLOAD_INVALID")
+    assert_error(client.patch(location, content=b"x" * 10, headers={"Content-Range": f"0-{nines}"}), 400,
+                 "SIZE_INVALID")
+    # Nothing was taken: the upload still starts at byte 0.
+    assert send_chunk(client, location, b"data", 0).status_code == 202
+    assert client.put(location, params={"digest": digest_of(b"data")}).status_code == 201
+
+
+def test_upload_ids_never_handed_out_are_unknown(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: PostgreSQL refuses text holding NUL, so such an id was a 500 there; and an id that
+    is a newline matched the start-upload route (Starlette's "$" matches before a final newline), a 405."""
+    for upload_id in ("%00", "a%00b", "%0A", str(uuid.uuid4()).upper(), "x" * 300):
+        for method in ("GET", "PATCH", "DELETE"):
+            assert_error(client.request(method, f"/v2/{repo}/blobs/uploads/{upload_id}"), 404, "BLOB_UPLOAD_UNKNOWN")
+
+
+def test_a_mount_from_what_is_no_repository_name_opens_an_upload(client: httpx.Client, repo: str) -> None:
+    """Found by the fuzzer: a ``from`` holding NUL reached the grants query, a 500 on PostgreSQL."""
+    digest = push_blob(client, repo, os.urandom(64))
+    for source in ("\x00", f"{repo}\x00", "UPPER/case", "../" + repo):
+        response = client.post(f"/v2/{repo}-target/blobs/uploads/", params={"mount": digest, "from": source})
+        assert response.status_code == 202, response.text
+        assert client.delete(response.headers["Location"]).status_code == 204

@@ -18,21 +18,18 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moorage.api import members, projects, repositories, robots, system, users  # noqa: F401  (registers operations)
-from moorage.api.base import (
-    OPERATIONS,
-    ApiError,
-    Call,
-    InternalError,
-    MethodNotAllowed,
-    NotFound,
-    Unavailable,
-    resolve_subject,
-)
+from moorage.api import gc, members, projects, repositories, robots, system, users  # noqa: F401  (registers operations)
+from moorage.api.base import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound, Unavailable, from_domain
+from moorage.api.dispatch import EMPTY_JSON, endpoint
 from moorage.api.openapi import document
+from moorage.api.operations import OPERATIONS
+from moorage.api.params import ParamError
+from moorage.core.errors import DomainError
 from moorage.settings import Settings
 
 log = logging.getLogger("moorage.api")
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 
 class RequestIdMiddleware:
@@ -54,29 +51,32 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _endpoint(handler: Callable[[Call], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        auth = request.app.state.auth
-        subject = await resolve_subject(request, auth)
-        return await handler(Call(request, auth, subject))
-    return endpoint
-
-
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     response = exc.response()
     if request.method == "HEAD":
-        return Response(status_code=response.status_code)
+        return Response(status_code=response.status_code, headers={**exc.headers(), **EMPTY_JSON})
     return response
+
+
+async def _param_error(request: Request, exc: Exception) -> Response:
+    return await _api_error(request, BadRequest(str(exc)))
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return await _api_error(request, from_domain(exc))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        return MethodNotAllowed(f"{request.method} is not supported on {request.url.path}").response()
     if exc.status_code == 404:
-        return NotFound(f"{request.url.path} is not an endpoint of this API").response()
-    return InternalError(str(exc.detail)).response()
+        return await _api_error(request, NotFound(f"{request.url.path} is not an endpoint of this API"))
+    if exc.status_code == 405:
+        allowed = [m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()]
+        return await _api_error(request, MethodNotAllowed(f"{request.method} is not supported on "
+                                                          f"{request.url.path}", allowed))
+    return await _api_error(request, InternalError(str(exc.detail)))
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
@@ -91,36 +91,39 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return InternalError("internal error; the server logged the details").response()
 
 
+def _dispatcher(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request],
+                                                                                             Awaitable[Response]]:
+    allowed = sorted(handlers)
+
+    async def dispatch(request: Request) -> Response:
+        handler = handlers.get(request.method)
+        if handler is None:
+            raise MethodNotAllowed(f"{request.method} is not supported on {request.url.path}; use "
+                                   f"{', '.join(allowed)}", allowed)
+        return await handler(request)
+    return dispatch
+
+
 def create_api(settings: Settings) -> Starlette:
-    # Most specific first: repository names hold slashes, so ".../artifacts/x" must not match a repository.
-    ordered = sorted(OPERATIONS, key=lambda op: -op.path.count("/"))
+    # Most specific first: repository names hold slashes, so ".../artifacts/x" must not match a repository;
+    # and a literal segment before a parameter, so "/system/gc/schedule" is no gc_id.
+    ordered = sorted(OPERATIONS, key=lambda op: (-op.path.count("/"), op.path.count("{")))
     by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
     for op in ordered:
-        by_path.setdefault(op.path, {})[op.method] = _endpoint(op.handler)
-    routes = [Route(path, _dispatcher(handlers), methods=[*handlers, "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
-              for path, handlers in by_path.items()]
+        by_path.setdefault(op.path, {})[op.method] = endpoint(op)
+    routes = [Route(path, _dispatcher(handlers), methods=_METHODS) for path, handlers in by_path.items()]
     spec = document(OPERATIONS)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(spec)
 
-    routes.insert(0, Route("/openapi.json", openapi, methods=["GET"]))
-    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+    routes.insert(0, Route("/openapi.json", _dispatcher({"GET": openapi}), methods=_METHODS))
+    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error, ParamError: _param_error,
+                                                       DomainError: _domain_error,
+                                                       HTTPException: _http_error,
                                                        sqlalchemy.exc.OperationalError: _database_unavailable,
                                                        Exception: _unexpected})
     assert isinstance(app.router, Router)
     app.router.redirect_slashes = False
     app.add_middleware(RequestIdMiddleware)
     return app
-
-
-def _dispatcher(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Callable[[Request],
-                                                                                             Awaitable[Response]]:
-    allowed = ", ".join(sorted(handlers))
-
-    async def dispatch(request: Request) -> Response:
-        handler = handlers.get(request.method)
-        if handler is None:
-            raise MethodNotAllowed(f"{request.method} is not supported on {request.url.path}; use {allowed}")
-        return await handler(request)
-    return dispatch

@@ -3,58 +3,86 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from starlette.responses import JSONResponse, Response
+from pydantic import Field
 
-from moorage.api.base import (
-    PAGED,
-    BadRequest,
-    Call,
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-    created,
-    iso,
-    listing,
-    ok,
-    operation,
+from moorage.api.base import BadRequest, Call, Conflict, NotFound, PreconditionFailed, iso
+from moorage.api.listing import listing
+from moorage.api.models.projects import (
+    CVEAllowlist,
+    CVEAllowlistItem,
+    Project,
+    ProjectDeletable,
+    ProjectMetadata,
+    ProjectReq,
+    ProjectSummary,
 )
-from moorage.api.models import ProjectReq
+from moorage.api.operations import Created, Page, operation
+from moorage.api.params import ListQuery, Params, resource_id, storable_id
 from moorage.auth import rbac
-from moorage.meta.projects import Project
+from moorage.meta import projects as meta
 
 PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-NAME_OR_ID = [("project_name_or_id", "path", "string"), ("X-Is-Resource-Name", "header", "boolean")]
+CVE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
 
 
-def ref(project: Project) -> rbac.ProjectRef:
+class ProjectPath(Params):
+    #: An id when all digits, else a name (unless ``X-Is-Resource-Name`` says it is a name).
+    project_name_or_id: str
+
+
+class ProjectNameHeaders(Params):
+    is_resource_name: bool = Field(default=False, alias="X-Is-Resource-Name")
+
+
+class ProjectNamePath(Params):
+    project_name: str
+
+
+class ProjectListQuery(ListQuery):
+    name: str | None = None
+    public: bool | None = None
+    owner: str | None = None
+    with_detail: bool = True
+
+
+class HeadProjectQuery(Params):
+    project_name: str
+
+
+class CreateProjectHeaders(Params):
+    resource_name_in_location: bool = Field(default=False, alias="X-Resource-Name-In-Location")
+
+
+def ref(project: meta.Project) -> rbac.ProjectRef:
     return rbac.ProjectRef(project.id, project.name, project.public)
 
 
-def can(call: Call, project: Project, resource: str, action: str) -> bool:
+def can(call: Call, project: meta.Project, resource: str, action: str) -> bool:
     return rbac.allowed(call.subject, ref(project), resource, action)
 
 
 async def project_by_name(call: Call, name: str, resource: str = "project", action: str = "read",
-                          what: str = "read the project") -> Project:
+                          what: str = "read the project") -> meta.Project:
     """The named project, if the caller may ``action`` on its ``resource``; 404 / 401 / 403 otherwise."""
-    project = await call.auth.store.query(call.auth.projects.by_name, name)
+    project = await call.query(call.auth.projects.by_name, name)
     return _visible(call, project, name, resource, action, what)
 
 
-async def project_by_name_or_id(call: Call, resource: str = "project", action: str = "read",
-                                what: str = "read the project") -> Project:
-    value = call.params["project_name_or_id"]
-    as_name = call.request.headers.get("x-is-resource-name", "").lower() == "true"
-    if not as_name and value.isdigit():
-        project = await call.auth.store.query(call.auth.projects.by_id, int(value))
+async def project_by_name_or_id(call: Call, path: ProjectPath, headers: ProjectNameHeaders, resource: str = "project",
+                                action: str = "read", what: str = "read the project") -> meta.Project:
+    value = path.project_name_or_id
+    project: meta.Project | None
+    if not headers.is_resource_name and value.isascii() and value.isdigit():
+        project_id = resource_id(value, "project id")
+        project = await call.query(call.auth.projects.by_id, project_id) if storable_id(project_id) else None
     else:
-        project = await call.auth.store.query(call.auth.projects.by_name, value)
+        project = await call.query(call.auth.projects.by_name, value)
     return _visible(call, project, value, resource, action, what)
 
 
-def _visible(call: Call, project: Project | None, label: str, resource: str, action: str, what: str) -> Project:
+def _visible(call: Call, project: meta.Project | None, label: str, resource: str, action: str,
+             what: str) -> meta.Project:
     if project is None:
         raise NotFound(f"project {label} not found")
     if not can(call, project, "project", "read"):
@@ -64,21 +92,27 @@ def _visible(call: Call, project: Project | None, label: str, resource: str, act
     return project
 
 
-def metadata_of(project: Project) -> dict[str, str]:
+def metadata_of(project: meta.Project) -> dict[str, str]:
     return {**project.metadata, "public": "true" if project.public else "false"}
 
 
-def render(project: Project, subject: rbac.Subject, repo_count: int) -> dict[str, Any]:
+def allowlist_of(project: meta.Project) -> CVEAllowlist:
+    """The project's CVE allowlist (one per project, so it shares the project's id)."""
+    stored = project.cve_allowlist or {}
+    return CVEAllowlist(id=project.id, project_id=project.id, expires_at=stored.get("expires_at"),
+                        items=[CVEAllowlistItem(cve_id=cve) for cve in stored.get("items", [])],
+                        creation_time=iso(stored.get("created_at", project.created_at)),
+                        update_time=iso(stored.get("updated_at", project.updated_at)))
+
+
+def render(project: meta.Project, subject: rbac.Subject, repo_count: int) -> Project:
     role = subject.roles.get(project.id) if subject.kind == "user" else None
-    return {
-        "project_id": project.id, "owner_id": project.owner_id, "name": project.name, "registry_id": 0,
-        "creation_time": iso(project.created_at), "update_time": iso(project.updated_at), "deleted": False,
-        "owner_name": project.owner_name, "togglable": True, "current_user_role_id": role or 0,
-        "current_user_role_ids": [role] if role else [], "repo_count": repo_count,
-        "metadata": metadata_of(project),
-        "cve_allowlist": {"id": 0, "project_id": project.id, "items": [], "expires_at": None,
-                          "creation_time": iso(project.created_at), "update_time": iso(project.updated_at)},
-    }
+    return Project(
+        project_id=project.id, owner_id=project.owner_id, name=project.name, registry_id=0,
+        creation_time=iso(project.created_at), update_time=iso(project.updated_at), deleted=False,
+        owner_name=project.owner_name, togglable=True, current_user_role_id=role or 0,
+        current_user_role_ids=[role] if role else [], repo_count=repo_count,
+        metadata=ProjectMetadata.model_validate(metadata_of(project)), cve_allowlist=allowlist_of(project))
 
 
 def _metadata(req: ProjectReq, current: dict[str, str] | None = None) -> tuple[bool, dict[str, str]]:
@@ -86,11 +120,7 @@ def _metadata(req: ProjectReq, current: dict[str, str] | None = None) -> tuple[b
     for key, value in (req.metadata or {}).items():
         if value is None:
             continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        if not isinstance(value, str | int):
-            raise BadRequest(f"metadata.{key} must be a string")
-        metadata[key] = str(value)
+        metadata[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     if req.public is not None and (req.metadata or {}).get("public") is None:
         metadata["public"] = "true" if req.public else "false"
     public = metadata.setdefault("public", "false").lower()
@@ -103,115 +133,122 @@ def _metadata(req: ProjectReq, current: dict[str, str] | None = None) -> tuple[b
     return public == "true", metadata
 
 
-async def visible_projects(call: Call) -> list[Project]:
-    projects = await call.auth.store.query(call.auth.projects.list)
+def _allowlist(req: ProjectReq) -> tuple[list[str], int | None] | None:
+    """The CVE ids (each once, in order) and expiry a request sets, or None when it sets none."""
+    given = req.cve_allowlist
+    if given is None:
+        return None
+    items: list[str] = []
+    for index, item in enumerate(given.items or []):
+        cve = (item.cve_id or "").strip()
+        if not CVE_ID.match(cve):
+            raise BadRequest(f"cve_allowlist.items[{index}].cve_id must be a CVE id such as CVE-2024-3094, "
+                             f"not {item.cve_id!r}")
+        if cve not in items:
+            items.append(cve)
+    if given.expires_at is not None and given.expires_at < 0:
+        raise BadRequest("cve_allowlist.expires_at must be epoch seconds, or null for never")
+    return items, given.expires_at
+
+
+async def visible_projects(call: Call) -> list[meta.Project]:
+    projects = await call.query(call.auth.projects.list)
     return [p for p in projects if can(call, p, "project", "read")]
 
 
-@operation("GET", "/projects", "List projects", "project", response="Project[]",
-           params=[*PAGED, ("name", "query", "string"), ("public", "query", "boolean"), ("owner", "query", "string"),
-                   ("with_detail", "query", "boolean")], public=True)
-async def listProjects(call: Call) -> Response:
-    counts = await call.auth.store.query(call.auth.projects.repo_counts)
-    items = [render(p, call.subject, counts.get(p.name, 0)) for p in await visible_projects(call)]
-    name, public, owner = call.query("name"), call.query("public"), call.query("owner")
-    if name:
-        items = [i for i in items if name.lower() in i["name"]]
-    if public is not None:
-        if public.lower() not in ("true", "false", "1", "0"):
-            raise BadRequest(f"public must be true or false, not {public!r}")
-        wanted = "true" if public.lower() in ("true", "1") else "false"
-        items = [i for i in items if i["metadata"]["public"] == wanted]
-    if owner:
-        items = [i for i in items if i["owner_name"] == owner]
-    for item in items:
-        item["_public"] = item["metadata"]["public"]
-    return listing(call, items, {"public": "_public", "owner": "owner_name"},
-                   render=lambda i: {k: v for k, v in i.items() if not k.startswith("_")})
+async def record(call: Call, resource: str, resource_type: str, operation_name: str, project: str | None) -> None:
+    """An entry in the audit log, under Harbor's names (resource_type project, robot, project_member, ...)."""
+    await call.run(call.auth.audit.record, call.subject.name or "anonymous", resource, resource_type, operation_name,
+                   project, call.client())
 
 
-@operation("HEAD", "/projects", "Check if a project name exists", "project",
-           params=[("project_name", "query", "string")], public=True)
-async def headProject(call: Call) -> Response:
-    name = call.query("project_name")
-    if not name:
+@operation("GET", "/projects", "List projects", "project", public=True)
+async def listProjects(call: Call, query: ProjectListQuery) -> Page[Project]:
+    counts = await call.query(call.auth.projects.repo_counts)
+    # By name unless sorted otherwise, as Harbor lists projects.
+    items = [render(p, call.subject, counts.get(p.name, 0))
+             for p in sorted(await visible_projects(call), key=lambda p: p.name)]
+    if query.name:
+        items = [i for i in items if query.name.lower() in i.name]
+    if query.public is not None:
+        wanted = "true" if query.public else "false"
+        items = [i for i in items if i.metadata.public == wanted]
+    if query.owner:
+        items = [i for i in items if i.owner_name == query.owner]
+    return listing(items, query, q=query.q, sort=query.sort, view=lambda p: {"public": p.metadata.public},
+                   aliases={"owner": "owner_name"})
+
+
+@operation("HEAD", "/projects", "Check if a project name exists", "project", public=True, errors=(404,))
+async def headProject(call: Call, query: HeadProjectQuery) -> None:
+    if not query.project_name:
         raise BadRequest("project_name is required")
-    exists = await call.auth.store.query(call.auth.projects.by_name, name)
-    if exists is None:
-        raise NotFound(f"project {name} not found")
-    return ok()
+    if await call.query(call.auth.projects.by_name, query.project_name) is None:
+        raise NotFound(f"project {query.project_name} not found")
 
 
-@operation("POST", "/projects", "Create a project", "project", body=ProjectReq, status=201,
-           params=[("X-Resource-Name-In-Location", "header", "boolean")])
-async def createProject(call: Call) -> Response:
+@operation("POST", "/projects", "Create a project", "project", errors=(409,))
+async def createProject(call: Call, headers: CreateProjectHeaders, body: ProjectReq) -> Created[None]:
     call.require_login()
     settings = call.auth.settings
     may_create = rbac.allowed_system(call.subject, "project", "create") or (
         settings.project_creation_restriction == "everyone" and call.subject.kind == "user")
     call.require(may_create, "create projects")
-    req = await call.body(ProjectReq)
-    name = req.project_name or ""
+    name = body.project_name or ""
     if not name or not PROJECT_NAME.match(name):
         raise BadRequest(f"invalid project name {name!r}: use lower-case letters and digits, optionally separated "
                          "by single '.', '_' or '-' (e.g. team-a)")
-    if req.registry_id:
+    if body.registry_id:
         raise BadRequest("proxy-cache projects (registry_id) are not supported by this registry")
-    public, metadata = _metadata(req)
+    public, metadata = _metadata(body)
+    allowlist = _allowlist(body)
     owner = call.subject.id if call.subject.kind == "user" and call.subject.id is not None else 1
-    project_id = await call.run(call.auth.projects.create, name, owner, public, metadata)
+    project_id = await call.run(call.auth.projects.create, name, owner, public, metadata, allowlist)
     if project_id is None:
         raise Conflict(f"project {name} already exists")
-    in_location = call.request.headers.get("x-resource-name-in-location", "").lower() == "true"
-    return created(f"/api/v2.0/projects/{name if in_location else project_id}")
+    await record(call, name, "project", "create", name)
+    return Created(f"/api/v2.0/projects/{name if headers.resource_name_in_location else project_id}")
 
 
-@operation("GET", "/projects/{project_name_or_id}", "Get a project", "project", response="Project",
-           params=NAME_OR_ID, public=True)
-async def getProject(call: Call) -> Response:
-    project = await project_by_name_or_id(call)
-    counts = await call.auth.store.query(call.auth.projects.repo_counts)
-    return JSONResponse(render(project, call.subject, counts.get(project.name, 0)))
+@operation("GET", "/projects/{project_name_or_id}", "Get a project", "project", public=True)
+async def getProject(call: Call, path: ProjectPath, headers: ProjectNameHeaders) -> Project:
+    project = await project_by_name_or_id(call, path, headers)
+    counts = await call.query(call.auth.projects.repo_counts)
+    return render(project, call.subject, counts.get(project.name, 0))
 
 
-@operation("PUT", "/projects/{project_name_or_id}", "Update a project", "project", body=ProjectReq, params=NAME_OR_ID)
-async def updateProject(call: Call) -> Response:
-    project = await project_by_name_or_id(call, "project", "update", "update the project")
-    req = await call.body(ProjectReq)
-    if req.project_name and req.project_name != project.name:
+@operation("PUT", "/projects/{project_name_or_id}", "Update a project", "project")
+async def updateProject(call: Call, path: ProjectPath, headers: ProjectNameHeaders, body: ProjectReq) -> None:
+    project = await project_by_name_or_id(call, path, headers, "project", "update", "update the project")
+    if body.project_name and body.project_name != project.name:
         raise BadRequest("a project cannot be renamed")
-    public, metadata = _metadata(req, metadata_of(project))
-    await call.run(call.auth.projects.update, project.id, public, metadata)
-    return ok()
+    public, metadata = _metadata(body, metadata_of(project))
+    await call.run(call.auth.projects.update, project, public, metadata, _allowlist(body))
 
 
-@operation("DELETE", "/projects/{project_name_or_id}", "Delete an empty project", "project", params=NAME_OR_ID)
-async def deleteProject(call: Call) -> Response:
-    project = await project_by_name_or_id(call, "project", "delete", "delete the project")
+@operation("DELETE", "/projects/{project_name_or_id}", "Delete an empty project", "project", errors=(412,))
+async def deleteProject(call: Call, path: ProjectPath, headers: ProjectNameHeaders) -> None:
+    project = await project_by_name_or_id(call, path, headers, "project", "delete", "delete the project")
     if not await call.run(call.auth.projects.delete_if_empty, project):
         raise PreconditionFailed(f"project {project.name} still holds repositories; delete them first")
-    return ok()
+    await record(call, project.name, "project", "delete", project.name)
 
 
-@operation("GET", "/projects/{project_name_or_id}/_deletable", "Whether a project can be deleted", "project",
-           response="ProjectDeletable", params=NAME_OR_ID)
-async def getProjectDeletable(call: Call) -> Response:
-    project = await project_by_name_or_id(call, "project", "delete", "delete the project")
-    count = (await call.auth.store.query(call.auth.projects.repo_counts)).get(project.name, 0)
-    return JSONResponse({"deletable": count == 0,
-                         "message": "" if count == 0 else f"the project holds {count} repositories"})
+@operation("GET", "/projects/{project_name_or_id}/_deletable", "Whether a project can be deleted", "project")
+async def getProjectDeletable(call: Call, path: ProjectPath, headers: ProjectNameHeaders) -> ProjectDeletable:
+    project = await project_by_name_or_id(call, path, headers, "project", "delete", "delete the project")
+    count = (await call.query(call.auth.projects.repo_counts)).get(project.name, 0)
+    return ProjectDeletable(deletable=count == 0,
+                            message="" if count == 0 else f"the project holds {count} repositories")
 
 
-@operation("GET", "/projects/{project_name_or_id}/summary", "Project summary", "project",
-           response="ProjectSummary", params=NAME_OR_ID, public=True)
-async def getProjectSummary(call: Call) -> Response:
-    project = await project_by_name_or_id(call)
-    count = (await call.auth.store.query(call.auth.projects.repo_counts)).get(project.name, 0)
-    summary: dict[str, Any] = {"repo_count": count}
+@operation("GET", "/projects/{project_name_or_id}/summary", "Project summary", "project", public=True)
+async def getProjectSummary(call: Call, path: ProjectPath, headers: ProjectNameHeaders) -> ProjectSummary:
+    project = await project_by_name_or_id(call, path, headers)
+    summary = ProjectSummary(repo_count=(await call.query(call.auth.projects.repo_counts)).get(project.name, 0))
     if can(call, project, "member", "list"):
-        members = await call.auth.store.query(call.auth.projects.members, project.id)
+        members = await call.query(call.auth.projects.members, project.id)
         for role_id, key in ((1, "project_admin_count"), (4, "maintainer_count"), (2, "developer_count"),
                              (3, "guest_count"), (5, "limited_guest_count")):
-            summary[key] = sum(1 for m in members if m.role_id == role_id)
-    return JSONResponse(summary)
-
+            setattr(summary, key, sum(1 for m in members if m.role_id == role_id))
+    return summary

@@ -6,38 +6,32 @@ import re
 import time
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
-
-from moorage.api.base import (
-    PAGED,
-    BadRequest,
-    Call,
-    Conflict,
-    Forbidden,
-    NotFound,
-    created,
-    iso,
-    listing,
-    ok,
-    operation,
-)
-from moorage.api.models import Robot as RobotBody
-from moorage.api.models import RobotCreate, RobotPermission, RobotSec
+from moorage.api.base import BadRequest, Call, Conflict, Forbidden, NotFound, iso
+from moorage.api.listing import listing
+from moorage.api.models.robots import Robot as RobotModel
+from moorage.api.models.robots import RobotCreate, RobotCreated, RobotPermission, RobotSec
+from moorage.api.operations import Created, Page, operation
+from moorage.api.params import Id, ListQuery, Params, storable_id
+from moorage.api.projects import record
 from moorage.auth import rbac
 from moorage.auth.secrets import generate_secret, hash_secret, password_problem
 from moorage.meta.identity import Robot
 
 ROBOT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-ROBOT_ID = [("robot_id", "path", "integer")]
 ACTIONS = {"*", "pull", "push", "create", "read", "update", "delete", "list", "operate", "scanner-pull", "stop"}
 
 
-def render(call: Call, robot: Robot) -> dict[str, Any]:
-    return {"id": robot.id, "name": call.auth.settings.robot_name_prefix + robot.name,
-            "description": robot.description, "level": robot.level, "duration": robot.duration, "editable": True,
-            "disable": robot.disabled, "expires_at": robot.expires_at, "permissions": robot.permissions,
-            "creator_type": "local", "creator_ref": robot.creator_ref, "creation_time": iso(robot.created_at),
-            "update_time": iso(robot.updated_at), "project_id": robot.project_id or 0}
+class RobotPath(Params):
+    robot_id: Id
+
+
+def render(call: Call, robot: Robot) -> RobotModel:
+    return RobotModel(id=robot.id, name=call.auth.settings.robot_name_prefix + robot.name,
+                      description=robot.description, level=robot.level, duration=robot.duration, editable=True,
+                      disable=robot.disabled, expires_at=robot.expires_at,
+                      permissions=[RobotPermission.model_validate(p) for p in robot.permissions],
+                      creator_type="local", creator_ref=robot.creator_ref, creation_time=iso(robot.created_at),
+                      update_time=iso(robot.updated_at))
 
 
 def _expires_at(created_at: float, duration: int) -> int:
@@ -73,7 +67,7 @@ async def _may_manage(call: Call, level: str, project_id: int | None, action: st
     if level == "system" or project_id is None:
         call.require(rbac.allowed_system(call.subject, "robot", action), f"{action} system robot accounts")
         return
-    project = await call.auth.store.query(call.auth.projects.by_id, project_id)
+    project = await call.query(call.auth.projects.by_id, project_id)
     if project is None:
         raise NotFound(f"project {project_id} not found")
     ref = rbac.ProjectRef(project.id, project.name, project.public)
@@ -87,7 +81,7 @@ async def _require_grantable(call: Call, permissions: list[dict[str, Any]], what
     names = {p.get("namespace", "") for p in permissions if p.get("kind", "project") == "project"} - {"*"}
     projects: dict[str, rbac.ProjectRef] = {}
     for name in names:
-        project = await call.auth.store.query(call.auth.projects.by_name, name)
+        project = await call.query(call.auth.projects.by_name, name)
         if project is not None:
             projects[name] = rbac.ProjectRef(project.id, project.name, project.public)
     problem = rbac.ungrantable(call.subject, permissions, projects)
@@ -95,14 +89,11 @@ async def _require_grantable(call: Call, permissions: list[dict[str, Any]], what
         raise Forbidden(f"cannot {what}: {problem}")
 
 
-async def _robot(call: Call, action: str) -> Robot:
-    raw = call.params["robot_id"]
-    if not raw.isdigit():
-        raise BadRequest(f"robot_id must be an integer, not {raw!r}")
-    robot = await call.auth.store.query(call.auth.identity.robot_by_id, int(raw))
+async def _robot(call: Call, robot_id: int, action: str) -> Robot:
+    robot = await call.query(call.auth.identity.robot_by_id, robot_id) if storable_id(robot_id) else None
     if robot is None:
         call.require_login()
-        raise NotFound(f"robot {raw} not found")
+        raise NotFound(f"robot {robot_id} not found")
     if not (_itself(call, robot) and action in ("read", "update-secret")):
         await _may_manage(call, robot.level, robot.project_id, "update" if action == "update-secret" else action)
     return robot
@@ -121,28 +112,37 @@ def _secret(given: str | None) -> str:
     return given
 
 
-@operation("GET", "/robots", "List robot accounts", "robot", response="Robot[]", params=PAGED)
-async def ListRobot(call: Call) -> Response:
+def _project_of(robot: Robot) -> str | None:
+    """The project a project robot belongs to (its stored name is ``<project>+<name>``)."""
+    return robot.name.split("+", 1)[0] if robot.level == "project" and "+" in robot.name else None
+
+
+@operation("GET", "/robots", "List robot accounts", "robot")
+async def ListRobot(call: Call, query: ListQuery) -> Page[RobotModel]:
     call.require_login()
-    robots = await call.auth.store.query(call.auth.identity.list_robots)
-    projects = {p.id: p for p in await call.auth.store.query(call.auth.projects.list)}
-    visible = []
+    robots = await call.query(call.auth.identity.list_robots)
+    projects = {p.id: p for p in await call.query(call.auth.projects.list)}
+    visible: list[RobotModel] = []
+    project_ids: dict[int, int] = {}
     for robot in robots:
         if robot.level == "system" or robot.project_id is None:
-            ok_ = rbac.allowed_system(call.subject, "robot", "list")
+            allowed = rbac.allowed_system(call.subject, "robot", "list")
         else:
             p = projects.get(robot.project_id)
-            ok_ = p is not None and rbac.allowed(call.subject, rbac.ProjectRef(p.id, p.name, p.public), "robot", "list")
-        if ok_:
+            allowed = p is not None and rbac.allowed(call.subject, rbac.ProjectRef(p.id, p.name, p.public), "robot",
+                                                     "list")
+        if allowed:
             visible.append(render(call, robot))
-    return listing(call, visible, {"Level": "level", "ProjectID": "project_id", "Name": "name"})
+            project_ids[robot.id] = robot.project_id or 0
+    return listing(visible, query, q=query.q, sort=query.sort,
+                   view=lambda r: {"project_id": project_ids.get(r.id or 0, 0)},
+                   aliases={"Level": "level", "ProjectID": "project_id", "Name": "name"})
 
 
-@operation("POST", "/robots", "Create a robot account", "robot", body=RobotCreate, response="RobotCreated",
-           status=201)
-async def CreateRobot(call: Call) -> Response:
+@operation("POST", "/robots", "Create a robot account", "robot", errors=(404, 409))
+async def CreateRobot(call: Call, body: RobotCreate) -> Created[RobotCreated]:
     call.require_login()
-    req = await call.body(RobotCreate)
+    req = body
     if req.level not in ("system", "project"):
         raise BadRequest("level must be system or project")
     if not ROBOT_NAME.match(req.name) or len(req.name) > 128:
@@ -156,15 +156,18 @@ async def CreateRobot(call: Call) -> Response:
         if len(namespaces) != 1:
             raise BadRequest("a project robot's permissions must all name its one project (namespace)")
         namespace = namespaces.pop()
-        project = await call.auth.store.query(call.auth.projects.by_name, namespace)
+        project = await call.query(call.auth.projects.by_name, namespace)
         if project is None:
             raise NotFound(f"project {namespace} not found")
         project_id = project.id
         stored_name = f"{project.name}+{req.name}"
+        if len(stored_name) > 255:
+            raise BadRequest(f"robot name {req.name!r} is too long for project {project.name}: the project name, "
+                             "'+' and the robot name must fit in 255 characters")
     await _may_manage(call, req.level, project_id, "create")
     if req.level == "system":
         for permission in req.permissions:
-            if permission.kind == "project" and permission.namespace != "*" and await call.auth.store.query(
+            if permission.kind == "project" and permission.namespace != "*" and await call.query(
                     call.auth.projects.by_name, permission.namespace) is None:
                 raise NotFound(f"project {permission.namespace} not found")
     await _require_grantable(call, permissions, "create this robot")
@@ -177,23 +180,24 @@ async def CreateRobot(call: Call) -> Response:
                               call.subject.id if call.subject.kind == "user" and call.subject.id else 0)
     if robot_id is None:
         raise Conflict(f"robot {call.auth.settings.robot_name_prefix}{stored_name} already exists")
-    robot = await call.auth.store.query(call.auth.identity.robot_by_id, robot_id)
+    robot = await call.query(call.auth.identity.robot_by_id, robot_id)
     assert robot is not None
-    return created(f"/api/v2.0/robots/{robot_id}", {
-        "id": robot_id, "name": call.auth.settings.robot_name_prefix + stored_name, "secret": secret,
-        "creation_time": iso(robot.created_at), "expires_at": robot.expires_at})
+    await record(call, call.auth.settings.robot_name_prefix + stored_name, "robot", "create", _project_of(robot))
+    return Created(f"/api/v2.0/robots/{robot_id}", RobotCreated(
+        id=robot_id, name=call.auth.settings.robot_name_prefix + stored_name, secret=secret,
+        creation_time=iso(robot.created_at), expires_at=robot.expires_at))
 
 
-@operation("GET", "/robots/{robot_id}", "Get a robot account", "robot", response="Robot", params=ROBOT_ID)
-async def GetRobotByID(call: Call) -> Response:
-    return JSONResponse(render(call, await _robot(call, "read")))
+@operation("GET", "/robots/{robot_id}", "Get a robot account", "robot")
+async def GetRobotByID(call: Call, path: RobotPath) -> RobotModel:
+    return render(call, await _robot(call, path.robot_id, "read"))
 
 
-@operation("PUT", "/robots/{robot_id}", "Update a robot account", "robot", body=RobotBody, params=ROBOT_ID)
-async def UpdateRobot(call: Call) -> Response:
-    robot = await _robot(call, "update")
+@operation("PUT", "/robots/{robot_id}", "Update a robot account", "robot")
+async def UpdateRobot(call: Call, path: RobotPath, body: RobotModel) -> None:
+    robot = await _robot(call, path.robot_id, "update")
     await _require_grantable(call, robot.permissions, f"change robot {robot.id}")
-    req = await call.body(RobotBody)
+    req = body
     if req.level is not None and req.level != robot.level:
         raise BadRequest("a robot's level cannot be changed")
     prefix = call.auth.settings.robot_name_prefix
@@ -214,24 +218,22 @@ async def UpdateRobot(call: Call) -> Response:
         await _require_grantable(call, values["permissions"], f"give robot {robot.id} these permissions")
     if values:
         await call.run(call.auth.identity.update_robot, robot.id, **values)
-    return ok()
+        await record(call, prefix + robot.name, "robot", "update", _project_of(robot))
 
 
-@operation("PATCH", "/robots/{robot_id}", "Refresh a robot's secret", "robot", body=RobotSec, response="RobotSec",
-           params=ROBOT_ID)
-async def RefreshSec(call: Call) -> Response:
-    robot = await _robot(call, "update-secret")
+@operation("PATCH", "/robots/{robot_id}", "Refresh a robot's secret", "robot")
+async def RefreshSec(call: Call, path: RobotPath, body: RobotSec) -> RobotSec:
+    robot = await _robot(call, path.robot_id, "update-secret")
     if not _itself(call, robot):
         # Whoever sets a robot's secret can act as that robot.
         await _require_grantable(call, robot.permissions, f"refresh the secret of robot {robot.id}")
-    req = await call.body(RobotSec)
-    secret = _secret(req.secret)
+    secret = _secret(body.secret)
     await call.run(call.auth.identity.update_robot, robot.id, secret_hash=hash_secret(secret))
-    return JSONResponse({"secret": secret})
+    return RobotSec(secret=secret)
 
 
-@operation("DELETE", "/robots/{robot_id}", "Delete a robot account", "robot", params=ROBOT_ID)
-async def DeleteRobot(call: Call) -> Response:
-    robot = await _robot(call, "delete")
+@operation("DELETE", "/robots/{robot_id}", "Delete a robot account", "robot")
+async def DeleteRobot(call: Call, path: RobotPath) -> None:
+    robot = await _robot(call, path.robot_id, "delete")
     await call.run(call.auth.identity.delete_robot, robot.id)
-    return ok()
+    await record(call, call.auth.settings.robot_name_prefix + robot.name, "robot", "delete", _project_of(robot))

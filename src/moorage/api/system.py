@@ -2,47 +2,52 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse
 
 import moorage
-from moorage.api.base import (
-    PAGED,
-    BadRequest,
-    Call,
-    Filter,
-    Forbidden,
-    int_param,
-    iso,
-    operation,
-    page_args,
-    page_response,
-    parse_q,
-    parse_sort,
+from moorage.api.base import BadRequest, Call, Forbidden, iso
+from moorage.api.listing import Filter, parse_q, parse_sort
+from moorage.api.models.system import (
+    AuditLog,
+    ComponentHealthStatus,
+    GeneralInfo,
+    NodeCredential,
+    NodeCredentialRequest,
+    OverallHealthStatus,
+    Search,
+    SearchRepository,
+    Statistic,
 )
-from moorage.api.models import NodeCredentialRequest
-from moorage.api.projects import can, project_by_name, render, visible_projects
+from moorage.api.operations import Page, operation
+from moorage.api.params import INT64_MAX, ListQuery, Params, number, page_offset, whole_number
+from moorage.api.projects import ProjectNamePath, can, project_by_name, render, visible_projects
 from moorage.auth import rbac
 from moorage.meta.audit import COLUMNS, CONDITION_KINDS, AuditEntry, Condition
 
 
-def render_log(entry: AuditEntry) -> dict[str, Any]:
-    return {"id": entry.id, "username": entry.username, "resource": entry.resource,
-            "resource_type": entry.resource_type, "operation": entry.operation, "op_time": iso(entry.op_time)}
+class SearchQuery(Params):
+    q: str
+
+
+def render_log(entry: AuditEntry) -> AuditLog:
+    return AuditLog(id=entry.id, username=entry.username, resource=entry.resource, resource_type=entry.resource_type,
+                    operation=entry.operation, op_time=iso(entry.op_time))
+
+
+_NUMERIC = re.compile(r"-?[0-9.]+")
 
 
 def _moment(value: str) -> float | None:
     """A bound of an ``op_time`` range: Harbor's ``2006-01-02 15:04:05`` (UTC), ISO 8601, or Unix seconds."""
     if not value:
         return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
+    if _NUMERIC.fullmatch(value):
+        return number(value, "op_time")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -62,7 +67,7 @@ def _condition(f: Filter) -> Condition:
             raise BadRequest("filter op_time by a range: op_time=[2006-01-02 15:04:05~2006-01-03 00:00:00]")
         return Condition(f.key, f.kind, tuple(_moment(v) for v in f.values))
     if f.key == "id":
-        values = tuple(int_param(v, "id") if v else None for v in f.values)
+        values = tuple(whole_number(v, "id", 0, INT64_MAX) if v else None for v in f.values)
         return Condition(f.key, f.kind, values)
     return Condition(f.key, f.kind, f.values)
 
@@ -75,101 +80,97 @@ def _order(sort: str | None) -> list[tuple[str, bool]]:
     return order
 
 
-async def _logs(call: Call, projects: list[str] | None) -> Response:
-    page, size = page_args(call)
-    conditions = [_condition(f) for f in parse_q(call.query("q"))]
-    total, entries = await call.auth.store.run(call.auth.audit.page, projects, conditions,
-                                               _order(call.query("sort")), (page - 1) * size, size)
-    return page_response(call, total, [render_log(e) for e in entries])
+async def _logs(call: Call, query: ListQuery, projects: list[str] | None) -> Page[AuditLog]:
+    conditions = [_condition(f) for f in parse_q(query.q)]
+    total, entries = await call.run(call.auth.audit.page, projects, conditions, _order(query.sort),
+                                    page_offset(query.page, query.page_size), query.page_size)
+    return Page([render_log(e) for e in entries], total)
 
 
 @operation("GET", "/audit-logs", "Audit logs (all for administrators; project administrators: their projects)",
-           "auditlog", response="AuditLog[]", params=PAGED)
-async def listAuditLogs(call: Call) -> Response:
+           "auditlog")
+async def listAuditLogs(call: Call, query: ListQuery) -> Page[AuditLog]:
     call.require_login()
     if call.subject.sysadmin:
-        return await _logs(call, None)
-    return await _logs(call, [p.name for p in await visible_projects(call) if can(call, p, "project", "update")])
+        return await _logs(call, query, None)
+    return await _logs(call, query, [p.name for p in await visible_projects(call) if can(call, p, "project", "update")])
 
 
-@operation("GET", "/projects/{project_name}/logs", "Audit logs of a project", "project", response="AuditLog[]",
-           params=[("project_name", "path", "string"), *PAGED])
-async def getLogs(call: Call) -> Response:
-    project = await project_by_name(call, call.params["project_name"], "log", "list", "read the audit log")
-    return await _logs(call, [project.name])
+@operation("GET", "/projects/{project_name}/logs", "Audit logs of a project", "project")
+async def getLogs(call: Call, path: ProjectNamePath, query: ListQuery) -> Page[AuditLog]:
+    project = await project_by_name(call, path.project_name, "log", "list", "read the audit log")
+    return await _logs(call, query, [project.name])
 
 
-@operation("GET", "/search", "Search projects and repositories", "search", response="Search",
-           params=[("q", "query", "string")], public=True)
-async def search(call: Call) -> Response:
-    q = (call.query("q") or "").strip().lower()
+@operation("GET", "/search", "Search projects and repositories", "search", public=True)
+async def search(call: Call, query: SearchQuery) -> Search:
+    q = query.q.strip().lower()
     if not q:
         raise BadRequest("q is required")
-    counts = await call.auth.store.query(call.auth.projects.repo_counts)
-    found_projects, found_repos = [], []
+    counts = await call.query(call.auth.projects.repo_counts)
+    found = Search(project=[], repository=[])
     for project in await visible_projects(call):
         if q in project.name:
-            found_projects.append(render(project, call.subject, counts.get(project.name, 0)))
+            found.project.append(render(project, call.subject, counts.get(project.name, 0)))
         if counts.get(project.name) and can(call, project, "repository", "list"):
-            for repo in await call.auth.store.query(call.auth.projects.repositories, project.name):
+            for repo in await call.query(call.auth.projects.repositories, project.name):
                 if q in repo.name:
-                    found_repos.append({"project_id": project.id, "project_name": project.name,
-                                        "project_public": project.public, "repository_name": repo.name,
-                                        "pull_count": 0, "artifact_count": repo.artifact_count})
-    return JSONResponse({"project": found_projects, "repository": found_repos})
+                    found.repository.append(SearchRepository(
+                        project_id=project.id, project_name=project.name, project_public=project.public,
+                        repository_name=repo.name, pull_count=repo.pull_count, artifact_count=repo.artifact_count))
+    return found
 
 
-@operation("GET", "/statistics", "Project and repository counts", "statistic", response="Statistic")
-async def getStatistic(call: Call) -> Response:
+@operation("GET", "/statistics", "Project and repository counts", "statistic")
+async def getStatistic(call: Call) -> Statistic:
     call.require_login()
-    counts = await call.auth.store.query(call.auth.projects.repo_counts)
+    counts = await call.query(call.auth.projects.repo_counts)
     projects = await visible_projects(call)
     public = [p for p in projects if p.public]
     private = [p for p in projects if not p.public]
-    stats = {"public_project_count": len(public), "public_repo_count": sum(counts.get(p.name, 0) for p in public),
-             "private_project_count": len(private),
-             "private_repo_count": sum(counts.get(p.name, 0) for p in private)}
-    stats["total_project_count"] = stats["public_project_count"] + stats["private_project_count"]
-    stats["total_repo_count"] = stats["public_repo_count"] + stats["private_repo_count"]
-    stats["total_storage_consumption"] = (await call.auth.store.query(call.auth.projects.storage_bytes)
-                                          if call.subject.sysadmin else 0)
-    return JSONResponse(stats)
+    public_repos = sum(counts.get(p.name, 0) for p in public)
+    private_repos = sum(counts.get(p.name, 0) for p in private)
+    return Statistic(public_project_count=len(public), public_repo_count=public_repos,
+                     private_project_count=len(private), private_repo_count=private_repos,
+                     total_project_count=len(projects), total_repo_count=public_repos + private_repos,
+                     total_storage_consumption=await call.query(call.auth.projects.storage_bytes)
+                     if call.subject.sysadmin else 0)
 
 
-@operation("GET", "/systeminfo", "General system information", "systeminfo", response="GeneralInfo", public=True)
-async def getSystemInfo(call: Call) -> Response:
+@operation("GET", "/systeminfo", "General system information", "systeminfo", public=True)
+async def getSystemInfo(call: Call) -> GeneralInfo:
     settings = call.auth.settings
-    info: dict[str, Any] = {"auth_mode": "db_auth", "primary_auth_mode": False, "self_registration": False,
-                            "harbor_version": f"moorage-{moorage.__version__}",
-                            "current_time": iso(time.time()), "banner_message": "", "read_only": False,
-                            "project_creation_restriction": settings.project_creation_restriction,
-                            "has_ca_root": False, "notification_enable": False}
+    info = GeneralInfo(auth_mode="db_auth", primary_auth_mode=False, self_registration=False,
+                       harbor_version=f"moorage-{moorage.__version__}", current_time=iso(time.time()),
+                       banner_message="", read_only=False,
+                       project_creation_restriction=settings.project_creation_restriction, has_ca_root=False,
+                       notification_enable=False)
     if not call.subject.anonymous:
         host = call.request.headers.get("host", settings.listen)
-        info["registry_url"] = settings.public_url.split("://", 1)[-1].rstrip("/") if settings.public_url else host
-        info["external_url"] = settings.public_url or f"{call.request.url.scheme}://{host}"
-        info["registry_storage_provider_name"] = "filesystem"
-    return JSONResponse(info)
+        info.registry_url = settings.public_url.split("://", 1)[-1].rstrip("/") if settings.public_url else host
+        info.external_url = settings.public_url or f"{call.request.url.scheme}://{host}"
+        info.registry_storage_provider_name = "filesystem"
+    return info
 
 
-@operation("GET", "/health", "Health of the components", "health", response="OverallHealthStatus", public=True)
-async def getHealth(call: Call) -> Response:
+@operation("GET", "/health", "Health of the components", "health", public=True)
+async def getHealth(call: Call) -> OverallHealthStatus:
     def probe() -> None:
         with call.auth.store.read() as conn:
             conn.execute(sa.text("SELECT 1"))
 
-    components = [{"name": "core", "status": "healthy"}]
+    components = [ComponentHealthStatus(name="core", status="healthy")]
     try:
-        await call.auth.store.run(probe)
-        components.append({"name": "database", "status": "healthy"})
+        await call.run(probe)
+        components.append(ComponentHealthStatus(name="database", status="healthy"))
     except Exception as exc:  # a health check reports failures, it does not raise them
-        components.append({"name": "database", "status": "unhealthy", "error": type(exc).__name__})
-    status = "healthy" if all(c["status"] == "healthy" for c in components) else "unhealthy"
-    return JSONResponse({"status": status, "components": components})
+        components.append(ComponentHealthStatus(name="database", status="unhealthy", error=type(exc).__name__))
+    status = "healthy" if all(c.status == "healthy" for c in components) else "unhealthy"
+    return OverallHealthStatus(status=status, components=components)
 
 
 @operation("GET", "/ping", "Liveness", "ping", public=True)
-async def getPing(call: Call) -> Response:
+async def getPing(call: Call) -> PlainTextResponse:
     return PlainTextResponse("Pong")
 
 
@@ -183,24 +184,23 @@ def image_project(image: str) -> str | None:
 
 
 @operation("POST", "/node-credentials", "Mint a short-lived pull-only credential for a node (moorage extension)",
-           "node", body=NodeCredentialRequest, response="NodeCredential")
-async def createNodeCredential(call: Call) -> Response:
+           "node", errors=(404,), extension=True)
+async def createNodeCredential(call: Call, body: NodeCredentialRequest) -> NodeCredential:
     call.require_login()
     subject = call.subject
     if not subject.is_robot or subject.pull_only is not None or subject.id is None:
         raise Forbidden("node credentials are minted for robot accounts only (authenticate with the node's robot)")
-    req = await call.body(NodeCredentialRequest)
     maximum = call.auth.settings.node_credential_max_ttl_seconds
-    if req.ttl_seconds < 60:
+    if body.ttl_seconds < 60:
         raise BadRequest("ttl_seconds must be at least 60")
-    ttl = min(req.ttl_seconds, maximum)
-    project_name = image_project(req.image)
+    ttl = min(body.ttl_seconds, maximum)
+    project_name = image_project(body.image)
     if project_name is None:
-        raise BadRequest(f"image {req.image!r} does not name a project (want [host/]project/repository[:tag])")
+        raise BadRequest(f"image {body.image!r} does not name a project (want [host/]project/repository[:tag])")
     await project_by_name(call, project_name, "repository", "pull", "pull images")
     pullable = rbac.pullable_projects(subject)
     projects = ["*"] if pullable is None else sorted(pullable)
     issued = call.auth.codec.issue(subject.name, [], ttl, audience=call.auth.codec.node_audience,
                                    robot_id=subject.id, generation=subject.generation, projects=projects)
     expires = datetime.fromtimestamp(issued.issued_at + ttl, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return JSONResponse({"username": subject.name, "password": issued.token, "expires_at": expires})
+    return NodeCredential(username=subject.name, password=issued.token, expires_at=expires)

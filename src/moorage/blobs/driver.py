@@ -34,7 +34,8 @@ class BlobDriver(Protocol):
         """The upload's bytes so far, for re-hashing when a session moves between processes."""
 
     def commit_upload(self, upload_id: str, digest: str) -> None:
-        """Make the finished upload durable and visible under ``digest`` (idempotent if it exists)."""
+        """Make the finished upload durable and visible under ``digest`` (idempotent, and repeatable: the
+        upload's own object stays until ``discard_upload``)."""
 
     def list_uploads(self) -> list[tuple[str, float]]:
         """Every upload's temporary object, with its last modification time (epoch seconds)."""

@@ -117,8 +117,14 @@ class FilesystemDriver:
         finally:
             os.close(fd)
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Same content under the same name: a concurrent commit of the same digest is harmless.
-        os.replace(source, target)
+        # A second name for the same bytes, moved into place in one step: the upload keeps its own name until
+        # it is discarded (so it can be published again), and the same content under the same name makes a
+        # concurrent commit of the same digest harmless.
+        staging = target.with_name(f".{target.name}.{upload_id}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+        os.link(source, staging)
+        os.replace(staging, target)
         dir_fd = os.open(target.parent, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -7,18 +7,15 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import sqlalchemy as sa
 import sqlalchemy.exc
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from moorage.cli.store import open_existing_store
 from moorage.core.fsck import ORPHAN_GRACE_SECONDS, FsckReport, Problem, run_fsck
-from moorage.meta.store import MetaStore
-from moorage.settings import Settings, SettingsError, load_settings
-
-_NEEDED_TABLES = {"repositories", "blobs", "repository_blobs", "manifests", "manifest_references", "tags", "uploads"}
+from moorage.settings import load_settings
 
 
 def _size(n: int) -> str:
@@ -28,34 +25,6 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
-
-
-def _open_store(settings: Settings) -> MetaStore:
-    """The server's metadata store, without creating anything: fsck of the wrong place must say so, not
-    invent an empty store and call it clean."""
-    if not settings.data_dir.is_dir():
-        raise SettingsError(f"data_dir: there is no directory {settings.data_dir}; pass --data-dir (or set "
-                            "MOORAGE_DATA_DIR) to the directory `moorage serve` keeps its data in")
-    url = sa.engine.make_url(settings.database)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-        raise SettingsError(f"data_dir: {settings.data_dir} holds no moorage database ({url.database} does not "
-                            "exist); pass the data directory of a server that has run, or set "
-                            "MOORAGE_DATABASE_URL to its database")
-    store = MetaStore(settings.database)
-    try:
-        present = set(sa.inspect(store.engine).get_table_names())
-    except sqlalchemy.exc.SQLAlchemyError as exc:
-        store.dispose()
-        # The driver's own message: SQLAlchemy's rendering could carry the URL and its password.
-        raise SettingsError(f"database_url: cannot read the metadata database: {getattr(exc, 'orig', exc)}") \
-            from None
-    missing = _NEEDED_TABLES - present
-    if missing:
-        store.dispose()
-        raise SettingsError(f"database_url: the {url.get_backend_name()} database has no moorage tables "
-                            f"({', '.join(sorted(missing))} missing); point --data-dir or MOORAGE_DATABASE_URL "
-                            "at the server's store")
-    return store
 
 
 def _mark(problem: Problem) -> str:
@@ -114,7 +83,7 @@ def fsck_command(
     2 the settings lead to no store, or it cannot be read.
     """
     settings = load_settings(data_dir=data_dir, config=config)
-    store = _open_store(settings)
+    store = open_existing_store(settings)
     try:
         if as_json:
             report = run_fsck(store, settings.data_dir, repair=repair)

@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "moorage.cli.explain",
     "moorage.cli.doctor",
     "moorage.cli.fsck",
+    "moorage.cli.gc",
     "moorage.cli.init",
     "moorage.cli.tls",
     "moorage.cli.node_config",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
+from moorage.blobs.driver import BlobDriver
 from moorage.core.errors import BlobUnknown
 from moorage.core.reference import Digest
 from moorage.meta.registry import RegistryModel, StoredManifest
@@ -23,9 +25,10 @@ def unknown(repo: str, digest: str) -> BlobUnknown:
 
 
 class BlobService:
-    def __init__(self, store: MetaStore, model: RegistryModel) -> None:
+    def __init__(self, store: MetaStore, model: RegistryModel, driver: BlobDriver) -> None:
         self.store = store
         self.model = model
+        self.driver = driver
 
     async def locate(self, repo: str, digest: Digest) -> Located:
         text = str(digest)
@@ -36,6 +39,21 @@ class BlobService:
         if manifest is not None:
             return Located(text, len(manifest.content), manifest)
         raise unknown(repo, text)
+
+    async def check(self, repo: str, digest: Digest) -> Located:
+        """What a client's HEAD learns before it skips an upload: the blob is linked here and its content is in
+        the store. Being asked renews its lease (once half of it has passed), as the client may reference it next."""
+        text = str(digest)
+        found = await self.store.query(self.model.blob_lease, repo, text)
+        if found is None:
+            return await self.locate(repo, digest)
+        size, leased_until = found
+        if self.driver.stat(text) is None:
+            # Recorded but not (yet, or no longer) in the store: the client must send it.
+            raise unknown(repo, text)
+        if leased_until < time.time() + self.model.lease_seconds / 2:
+            await self.store.run(self.model.renew_lease, repo, text)
+        return Located(text, size)
 
     async def mount(self, repo: str, source: str, digest: Digest) -> bool:
         """Link a blob ``source`` holds into ``repo``; False when ``source`` lacks it."""

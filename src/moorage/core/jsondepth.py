@@ -70,3 +70,37 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     except RecursionError:
         # Unreachable after the scan above unless the caller is already deep in its own stack.
         raise TooDeeplyNested(max_depth) from None
+
+
+def loads_exchanged(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """``loads`` held to what RFC 8259 asks of JSON exchanged between systems, for documents other programs
+    read after us (manifests): UTF-8 without a byte order mark, names unique within an object, no
+    ``NaN``/``Infinity``. Python's parser takes all of those, where Go's (containerd's, distribution's)
+    refuses some and reads duplicate names differently, so a document we accept could mean something else
+    to them, or nothing. Every refusal is a ``ValueError`` saying which rule was broken."""
+    raw = bytes(data)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise ValueError("it starts with a byte order mark; JSON is UTF-8 without one")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"it is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+    if nesting_exceeds(text, max_depth):
+        raise TooDeeplyNested(max_depth)
+    return json.loads(text, object_pairs_hook=_unique_names, parse_constant=_no_constant)
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise ValueError(f"the name {name[:100]!r} appears twice in one object, which readers resolve "
+                                 "differently")
+            seen.add(name)
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")

@@ -27,8 +27,8 @@ from moorage.core.mediatypes import (
     OCI_INDEX,
     OCI_MANIFEST,
 )
-from moorage.core.reference import Digest, parse_digest
-from moorage.meta.registry import NewManifest, Referrer, RegistryModel, StoredManifest
+from moorage.core.reference import Digest, is_media_type, parse_digest
+from moorage.meta.registry import MissingReferences, NewManifest, Referrer, RegistryModel, StoredManifest
 from moorage.meta.store import MetaStore
 
 
@@ -42,20 +42,25 @@ class ParsedManifest:
     manifest_refs: tuple[str, ...]
 
 
+# The image spec types sizes as int64: clients in Go cannot read a larger one.
+_MAX_SIZE = 2 ** 63 - 1
+
+
 def _descriptor(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ManifestInvalid(f"{where} must be a descriptor object with mediaType, digest and size")
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if not isinstance(media_type, str) or not media_type:
-        raise ManifestInvalid(f"{where}.mediaType must be a non-empty string")
+    if not isinstance(media_type, str) or not is_media_type(media_type):
+        raise ManifestInvalid(f"{where}.mediaType must be a media type (type/subtype, RFC 6838), not "
+                              f"{str(media_type)[:100]!r}")
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}.digest must be a string like sha256:<hex>")
     try:
         parse_digest(digest)
     except DigestInvalid as exc:
         raise ManifestInvalid(f"{where}.digest: {exc.message}", detail=exc.detail) from None
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _MAX_SIZE:
+        raise ManifestInvalid(f"{where}.size must be a non-negative 64-bit integer, not {str(size)[:30]}")
     return value
 
 
@@ -87,22 +92,25 @@ def _media_type(document: dict[str, Any], content_type: str | None) -> str:
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     try:
-        document = jsondepth.loads(body)
+        document = jsondepth.loads_exchanged(body)
     except jsondepth.TooDeeplyNested as exc:
         raise ManifestInvalid(f"the manifest nests arrays and objects deeper than {exc.max_depth} levels; "
                               "a manifest nests about 4 deep") from None
     except ValueError as exc:
-        # Also invalid UTF-8 and integers too long to convert: all of them bad input, none a server error.
+        # Also not UTF-8, duplicate names, NaN, integers too long to convert: bad input, none a server error.
         raise ManifestInvalid(f"the manifest is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("the manifest must be a JSON object")
     media_type = _media_type(document, content_type)
-    if document.get("schemaVersion") != 2:
-        raise ManifestInvalid("schemaVersion must be 2")
+    version = document.get("schemaVersion")
+    # The integer 2: Python's 2.0 == 2 (and True == 1), where Go's int field refuses a float.
+    if type(version) is not int or version != 2:
+        raise ManifestInvalid(f"schemaVersion must be the integer 2, not {json.dumps(version)[:30]}")
 
     artifact_type = document.get("artifactType")
-    if artifact_type is not None and (not isinstance(artifact_type, str) or not artifact_type):
-        raise ManifestInvalid("artifactType must be a non-empty string when present")
+    if artifact_type is not None and (not isinstance(artifact_type, str) or not is_media_type(artifact_type)):
+        raise ManifestInvalid(f"artifactType must be a media type (type/subtype, RFC 6838) when present, not "
+                              f"{str(artifact_type)[:100]!r}")
     blob_refs: list[str] = []
     manifest_refs: list[str] = []
     if media_type in IMAGE_MANIFESTS:
@@ -175,20 +183,19 @@ class ManifestService:
             raise DigestInvalid(f"the manifest's content has digest {digest}, not {expected} as the URL says",
                                 detail={"expected": str(expected), "actual": str(digest)})
         parsed = parse_manifest(body, content_type)
-        missing_blobs, missing_manifests = await self.store.query(
-            self.model.missing_references, repo, parsed.blob_refs, parsed.manifest_refs)
-        if missing_blobs:
-            raise ReferencesUnknown(f"the manifest references blob(s) not in repository {repo}: "
-                                    + ", ".join(sorted(missing_blobs)) + "; push them first",
-                                    detail={"digests": sorted(missing_blobs)})
-        if missing_manifests:
+        try:
+            await self.store.run(self.model.put_manifest, repo, NewManifest(
+                digest=str(digest), media_type=parsed.media_type, artifact_type=parsed.artifact_type,
+                subject=parsed.subject, annotations=parsed.annotations, content=body,
+                blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
+        except MissingReferences as missing:
+            if missing.blobs:
+                raise ReferencesUnknown(f"the manifest references blob(s) not in repository {repo}: "
+                                        + ", ".join(sorted(missing.blobs)) + "; push them first",
+                                        detail={"digests": sorted(missing.blobs)}) from None
             raise ChildManifestsUnknown(f"the index references manifest(s) not in repository {repo}: "
-                                        + ", ".join(sorted(missing_manifests)) + "; push them first",
-                                        detail={"digests": sorted(missing_manifests)})
-        await self.store.run(self.model.put_manifest, repo, NewManifest(
-            digest=str(digest), media_type=parsed.media_type, artifact_type=parsed.artifact_type,
-            subject=parsed.subject, annotations=parsed.annotations, content=body,
-            blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
+                                        + ", ".join(sorted(missing.manifests)) + "; push them first",
+                                        detail={"digests": sorted(missing.manifests)}) from None
         return Pushed(str(digest), parsed.subject)
 
     async def delete(self, repo: str, tag: str | None, digest: Digest | None) -> None:
@@ -205,4 +212,6 @@ class ManifestService:
                                   detail={"name": repo, "reference": reference})
 
     async def referrers(self, repo: str, subject: Digest, artifact_type: str | None) -> list[Referrer]:
+        if artifact_type is not None and "\x00" in artifact_type:
+            return []  # no artifact type stored holds NUL, and PostgreSQL refuses to compare text with one
         return await self.store.query(self.model.referrers, repo, str(subject), artifact_type)

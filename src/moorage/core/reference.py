@@ -55,6 +55,10 @@ def parse_name(name: str) -> str:
     return name
 
 
+def is_name(text: str) -> bool:
+    return len(text) <= MAX_NAME_LENGTH and NAME_RE.fullmatch(text) is not None
+
+
 def is_tag(text: str) -> bool:
     return TAG_RE.fullmatch(text) is not None
 
@@ -95,6 +99,33 @@ def parse_reference(reference: str) -> tuple[str | None, Digest | None]:
     if ":" in reference:
         return None, parse_digest(reference)
     return parse_tag(reference), None
+
+
+# RFC 6838's restricted-name, for type and subtype; parameters after ";" are printable ASCII.
+_RESTRICTED_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+MEDIA_TYPE_RE = re.compile(rf"{_RESTRICTED_NAME}/{_RESTRICTED_NAME}(?:[ \t]*;[ -~]*)?")
+
+
+def is_media_type(text: str) -> bool:
+    """Whether ``text`` is a media type as RFC 6838 spells one (``type/subtype``), as the OCI image spec asks
+    of every ``mediaType`` and ``artifactType``."""
+    return MEDIA_TYPE_RE.fullmatch(text) is not None
+
+
+#: Numbers a request carries (``n``, ``Range``, ``Content-Range``) beyond this are beyond any page, blob or
+#: offset the registry holds; they all read as this one value.
+HUGE = 10 ** 18
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_decimal(text: str) -> int | None:
+    """A non-negative decimal of ASCII digits (not ``int``'s reading: no sign, blanks, ``_`` or other
+    scripts' digits), or None when ``text`` is not one. Values past ``HUGE`` read as ``HUGE``: ``int()``
+    of thousands of digits trips Python's conversion limit (a ValueError) and means nothing more."""
+    if not _DIGITS.fullmatch(text):
+        return None
+    significant = text.lstrip("0")
+    return HUGE if len(significant) > len(str(HUGE)) else min(int(significant or "0"), HUGE)
 
 
 def project_of(repository: str) -> str | None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +44,8 @@ _BATCH_SIZE = 1024 * 1024
 _RELEASE_AFTER_BYTES = 64 * 1024 * 1024
 # Expired sessions are locked (one open file each) and deleted this many at a time.
 _PURGE_BATCH = 100
+#: What ``UploadService.new_id`` hands out.
+_UPLOAD_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,10 @@ class UploadService:
 
     async def session(self, repo: str, upload_id: str) -> Upload:
         """The open upload ``upload_id`` of ``repo``."""
-        upload = await self.store.query(self.model.get_upload, upload_id)
+        # Only ids ``new_id`` hands out name sessions; any other text is unknown without asking the store
+        # (PostgreSQL refuses text holding NUL outright).
+        upload = await self.store.query(self.model.get_upload, upload_id) if _UPLOAD_ID.fullmatch(upload_id) \
+            else None
         if upload is None or upload.repository != repo:
             raise UploadUnknown.session(upload_id[:100])
         return upload
@@ -252,12 +259,29 @@ class UploadService:
             raise DigestInvalid(f"the uploaded content has digest {actual}, not {expected}; "
                                 "the upload was discarded, push the blob again",
                                 detail={"expected": str(expected), "actual": actual})
-        await anyio.to_thread.run_sync(self.driver.commit_upload, upload.id, str(expected))
-        await self.store.run(self.model.link_blob, upload.repository, str(expected), upload.offset)
+        await self._publish(upload, str(expected))
+        await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
         await self.store.run(self.model.delete_upload, upload.id)
         if upload.offset >= _RELEASE_AFTER_BYTES:
             await anyio.to_thread.run_sync(heap.release_free_memory)
         return upload.offset
+
+    async def _publish(self, upload: Upload, digest: str) -> None:
+        """Put the verified content under its digest, then record and link it. Garbage collection may be
+        deleting an old, unreferenced copy of the same digest at that moment (its tombstone says so): then
+        wait until it is done and publish again, so the deletion never takes this upload's content. Once the
+        link exists nothing can take it."""
+        publish = functools.partial(anyio.to_thread.run_sync, self.driver.commit_upload, upload.id, digest)
+        await publish()
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        collided = False
+        while not await self.store.run(self.model.link_blob, upload.repository, digest, upload.offset):
+            collided = True
+            if time.monotonic() > deadline:
+                raise UploadInvalid("garbage collection is still deleting an old copy of this blob; push it again")
+            await asyncio.sleep(0.05)
+        if collided:
+            await publish()
 
     async def monolithic(self, repo: str, body: AsyncIterator[bytes], expected: Digest) -> int:
         """A single-request upload: no session row, the temporary file is the whole state."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from moorage.meta.registry import PullTally, count_pulls
 from moorage.meta.schema import audit_log
 from moorage.meta.store import MetaStore
 
@@ -59,11 +60,15 @@ class AuditModel:
                client: str | None) -> None:
         self.record_many([AuditRecord(username, resource, resource_type, operation, project, client)])
 
-    def record_many(self, records: list[AuditRecord]) -> None:
-        if not records:
+    def record_many(self, records: list[AuditRecord], pulls: PullTally | None = None) -> None:
+        """Record ``records`` and add ``pulls`` to the pull counts, in one transaction."""
+        if not records and not pulls:
             return
         with self.store.write() as conn:
-            conn.execute(audit_log.insert(), [asdict(r) for r in records])
+            if pulls:
+                count_pulls(conn, pulls)
+            if records:
+                conn.execute(audit_log.insert(), [asdict(r) for r in records])
 
     def page(self, projects: list[str] | None, conditions: list[Condition], order: list[tuple[str, bool]],
              offset: int, limit: int) -> tuple[int, list[AuditEntry]]:
@@ -80,12 +85,15 @@ class AuditModel:
             total = conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*where)).scalar_one()
             return total, [AuditEntry(id_, username, resource, resource_type, operation, project, client, op_time)
                            for id_, username, resource, resource_type, operation, op_time, project, client
-                           in conn.execute(query)]
+                           in map(tuple, conn.execute(query))]
 
 
 def _clause(condition: Condition) -> sa.ColumnElement[bool]:
     column = COLUMNS[condition.column]
     values = condition.values
+    if isinstance(column.type, sa.Integer):
+        # Compared as 64-bit: PostgreSQL would cast to the column's 32 bits and fail on a larger value.
+        values = tuple(None if v is None or v == "" else sa.literal(v, sa.BigInteger) for v in values)
     if condition.kind == "exact":
         return column == values[0]
     if condition.kind == "fuzzy":
@@ -93,6 +101,6 @@ def _clause(condition: Condition) -> sa.ColumnElement[bool]:
     if condition.kind == "union":
         return column.in_(values)
     low, high = values
-    bounds = [column >= low] if low not in (None, "") else []
-    bounds += [column <= high] if high not in (None, "") else []
+    bounds = [] if low is None or (isinstance(low, str) and not low) else [column >= low]
+    bounds += [] if high is None or (isinstance(high, str) and not high) else [column <= high]
     return sa.and_(sa.true(), *bounds)

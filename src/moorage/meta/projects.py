@@ -6,6 +6,7 @@ registry's own tables carry no project column, so the link is made here, by name
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class Project:
     metadata: dict[str, str]
     created_at: float
     updated_at: float
+    #: Harbor's CVEAllowlist as stored: ``items`` (CVE ids), ``expires_at`` (epoch seconds or None) and the
+    #: times it was set; None until one is.
+    cve_allowlist: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,15 @@ class RepositoryRow:
     artifact_count: int
     created_at: float
     updated_at: float
+    pull_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TagRow:
+    id: int
+    name: str
+    pushed_at: float
+    pulled_at: float | None
 
 
 @dataclass(slots=True)
@@ -67,7 +80,26 @@ class ArtifactRow:
     annotations: str | None
     size: int
     created_at: float
-    tags: list[tuple[str, float]] = field(default_factory=list)
+    pull_count: int = 0
+    pull_time: float | None = None
+    tags: list[TagRow] = field(default_factory=list)
+    #: Another manifest of the repository (an index) lists this one.
+    referenced: bool = False
+
+
+def _referenced(manifest: Any) -> sa.ColumnElement[bool]:
+    """Whether another manifest of the same repository (an index) lists ``manifest``."""
+    parent = manifests.alias("parent")
+    return sa.exists().where(manifest_references.c.digest == manifest.c.digest,
+                             manifest_references.c.kind == "manifest",
+                             manifest_references.c.manifest_id == parent.c.id,
+                             parent.c.repository_id == manifest.c.repository_id)
+
+
+def _listed(manifest: Any) -> sa.ColumnElement[bool]:
+    """What Harbor lists of a repository: tagged artifacts, and untagged ones no index lists."""
+    tagged = sa.exists().where(tags.c.manifest_id == manifest.c.id)
+    return sa.or_(tagged, sa.not_(_referenced(manifest)))
 
 
 def _like_prefix(project: str) -> str:
@@ -80,11 +112,17 @@ def _in_project(project: str) -> Any:
 
 
 _PROJECT_COLUMNS = (projects.c.id, projects.c.name, projects.c.owner_id, users.c.username, projects.c.public,
-                    projects.c.metadata_json, projects.c.created_at, projects.c.updated_at)
+                    projects.c.metadata_json, projects.c.created_at, projects.c.updated_at,
+                    projects.c.cve_allowlist_json)
 
 
 def _project(row: Any) -> Project:
-    return Project(row[0], row[1], row[2], row[3] or "", bool(row[4]), json.loads(row[5]), row[6], row[7])
+    return Project(row[0], row[1], row[2], row[3] or "", bool(row[4]), json.loads(row[5]), row[6], row[7],
+                   json.loads(row[8]) if row[8] else None)
+
+
+def _allowlist_json(items: builtins.list[str], expires_at: int | None, created_at: float, now: float) -> str:
+    return json.dumps({"items": items, "expires_at": expires_at, "created_at": created_at, "updated_at": now})
 
 
 class ProjectModel:
@@ -109,12 +147,15 @@ class ProjectModel:
         with self.store.read() as conn:
             return [_project(row) for row in conn.execute(self._select().order_by(projects.c.id))]
 
-    def create(self, name: str, owner_id: int, public: bool, metadata: dict[str, str]) -> int | None:
+    def create(self, name: str, owner_id: int, public: bool, metadata: dict[str, str],
+               cve_allowlist: tuple[builtins.list[str], int | None] | None = None) -> int | None:
+        """``cve_allowlist`` is (CVE ids, expiry or None)."""
         now = time.time()
+        allowlist = _allowlist_json(*cve_allowlist, now, now) if cve_allowlist is not None else None
         with self.store.write() as conn:
             project_id = self.store.insert_new(conn, projects, projects.c.id, name=name, owner_id=owner_id,
                                                public=public, metadata_json=json.dumps(metadata), created_at=now,
-                                               updated_at=now)
+                                               updated_at=now, cve_allowlist_json=allowlist)
             if project_id is None:
                 return None
             # The creator administers what they created, as in Harbor.
@@ -122,10 +163,16 @@ class ProjectModel:
                                                           created_at=now, updated_at=now))
             return int(project_id)
 
-    def update(self, project_id: int, public: bool, metadata: dict[str, str]) -> None:
+    def update(self, project: Project, public: bool, metadata: dict[str, str],
+               cve_allowlist: tuple[builtins.list[str], int | None] | None = None) -> None:
+        """Set the project's metadata, and its CVE allowlist when ``cve_allowlist`` is given."""
+        now = time.time()
+        values: dict[str, Any] = {"public": public, "metadata_json": json.dumps(metadata), "updated_at": now}
+        if cve_allowlist is not None:
+            created_at = project.cve_allowlist.get("created_at", now) if project.cve_allowlist else now
+            values["cve_allowlist_json"] = _allowlist_json(*cve_allowlist, created_at, now)
         with self.store.write() as conn:
-            conn.execute(projects.update().where(projects.c.id == project_id).values(
-                public=public, metadata_json=json.dumps(metadata), updated_at=time.time()))
+            conn.execute(projects.update().where(projects.c.id == project.id).values(**values))
 
     def delete_if_empty(self, project: Project) -> bool:
         """Delete the project unless it holds repositories (checked in the same transaction)."""
@@ -144,7 +191,7 @@ class ProjectModel:
             return {row[0]: row[1] for row in rows}
 
     # -- members --------------------------------------------------------------------------------
-    def members(self, project_id: int) -> list[Member]:
+    def members(self, project_id: int) -> builtins.list[Member]:
         query = (sa.select(project_members.c.id, project_members.c.project_id, project_members.c.user_id,
                            users.c.username, project_members.c.role_id)
                  .join(users, users.c.id == project_members.c.user_id)
@@ -171,11 +218,14 @@ class ProjectModel:
                 project_members.c.id == member_id, project_members.c.project_id == project_id)).rowcount > 0
 
     # -- registry content through a project -----------------------------------------------------
-    def repositories(self, project: str | None = None) -> list[RepositoryRow]:
+    def repositories(self, project: str | None = None) -> builtins.list[RepositoryRow]:
+        """Newest first, as Harbor lists them; counting the artifacts Harbor lists (not an index's untagged
+        children)."""
         count = (sa.select(sa.func.count()).select_from(manifests)
-                 .where(manifests.c.repository_id == repositories.c.id).scalar_subquery())
+                 .where(manifests.c.repository_id == repositories.c.id, _listed(manifests)).scalar_subquery())
         query = sa.select(repositories.c.id, repositories.c.name, count, repositories.c.created_at,
-                          repositories.c.updated_at).order_by(repositories.c.name)
+                          repositories.c.updated_at, repositories.c.pull_count) \
+            .order_by(repositories.c.created_at.desc(), repositories.c.id.desc())
         if project is not None:
             query = query.where(_in_project(project))
         with self.store.read() as conn:
@@ -185,8 +235,9 @@ class ProjectModel:
         with self.store.write() as conn:
             return conn.execute(repositories.delete().where(repositories.c.name == name)).rowcount > 0
 
-    def artifacts(self, repository: str, digest: str | None = None) -> list[ArtifactRow] | None:
-        """Artifacts (manifests) of a repository with tags and total size; None when it does not exist."""
+    def artifacts(self, repository: str, digest: str | None = None) -> builtins.list[ArtifactRow] | None:
+        """Artifacts (manifests) of a repository with tags and total size, newest push first (Harbor's order);
+        None when the repository does not exist."""
         blob_size = (sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
                      .select_from(manifest_references.join(blobs, blobs.c.digest == manifest_references.c.digest))
                      .where(manifest_references.c.manifest_id == manifests.c.id).scalar_subquery())
@@ -195,19 +246,40 @@ class ProjectModel:
             if repo_id is None:
                 return None
             query = (sa.select(manifests.c.id, manifests.c.digest, manifests.c.media_type, manifests.c.artifact_type,
-                               manifests.c.annotations, manifests.c.size + blob_size, manifests.c.created_at)
-                     .where(manifests.c.repository_id == repo_id).order_by(manifests.c.created_at.desc()))
+                               manifests.c.annotations, manifests.c.size + blob_size, manifests.c.created_at,
+                               manifests.c.pull_count, manifests.c.pull_time, _referenced(manifests))
+                     .where(manifests.c.repository_id == repo_id)
+                     .order_by(manifests.c.created_at.desc(), manifests.c.id.desc()))
             if digest is not None:
                 query = query.where(manifests.c.digest == digest)
             rows = {row[0]: ArtifactRow(row[0], repo_id, repository, row[1], row[2], row[3], row[4], int(row[5]),
-                                        row[6]) for row in conn.execute(query)}
+                                        row[6], int(row[7]), row[8], referenced=bool(row[9]))
+                    for row in conn.execute(query)}
             if rows:
-                for tag in conn.execute(sa.select(tags.c.manifest_id, tags.c.name, tags.c.updated_at)
+                for tag in conn.execute(sa.select(tags.c.manifest_id, tags.c.id, tags.c.name, tags.c.updated_at,
+                                                  tags.c.pull_time)
                                         .where(tags.c.repository_id == repo_id,
                                                tags.c.manifest_id.in_(list(rows)))
                                         .order_by(tags.c.name)):
-                    rows[tag.manifest_id].tags.append((tag.name, tag.updated_at))
+                    rows[tag.manifest_id].tags.append(TagRow(tag.id, tag.name, tag.updated_at, tag.pull_time))
             return list(rows.values())
+
+    def manifest_contents(self, manifest_ids: builtins.list[int]) -> dict[int, bytes]:
+        """The stored bytes of these manifests (for what only their JSON says: platforms, the config blob)."""
+        if not manifest_ids:
+            return {}
+        with self.store.read() as conn:
+            return {row[0]: bytes(row[1]) for row in conn.execute(
+                sa.select(manifests.c.id, manifests.c.content).where(manifests.c.id.in_(manifest_ids)))}
+
+    def manifest_ids(self, repository_id: int, digests: builtins.list[str]) -> dict[str, int]:
+        """digest -> id of those of ``digests`` the repository holds."""
+        if not digests:
+            return {}
+        with self.store.read() as conn:
+            return {row[0]: row[1] for row in conn.execute(
+                sa.select(manifests.c.digest, manifests.c.id).where(manifests.c.repository_id == repository_id,
+                                                                   manifests.c.digest.in_(digests)))}
 
     def digest_of_tag(self, repository: str, tag: str) -> str | None:
         query = (sa.select(manifests.c.digest).join(tags, tags.c.manifest_id == manifests.c.id)
@@ -219,7 +291,7 @@ class ProjectModel:
     def add_tag(self, artifact: ArtifactRow, tag: str) -> bool:
         """Tag an artifact; False when the repository already has that tag."""
         with self.store.write() as conn:
-            return self.store.insert_new(conn, tags, tags.c.name, repository_id=artifact.repository_id, name=tag,
+            return self.store.insert_new(conn, tags, tags.c.id, repository_id=artifact.repository_id, name=tag,
                                          manifest_id=artifact.id, updated_at=time.time()) is not None
 
     def delete_tag(self, artifact: ArtifactRow, tag: str) -> bool:

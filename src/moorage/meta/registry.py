@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from moorage.meta.schema import (
+    blob_tombstones,
     blobs,
     manifest_references,
     manifests,
@@ -22,6 +24,15 @@ from moorage.meta.schema import (
     uploads,
 )
 from moorage.meta.store import MetaStore
+
+
+class MissingReferences(Exception):
+    """A manifest names blobs or child manifests its repository does not hold (any more)."""
+
+    def __init__(self, blobs: set[str], manifests: set[str]) -> None:
+        super().__init__("missing references")
+        self.blobs = blobs
+        self.manifests = manifests
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +78,23 @@ _MANIFEST_BY_TAG = ("SELECT m.digest, m.media_type, m.content FROM tags t JOIN m
                     f"WHERE t.repository_id = {_REPO_ID} AND t.name = :tag")
 _MANIFEST_BY_DIGEST = ("SELECT digest, media_type, content FROM manifests "
                        f"WHERE repository_id = {_REPO_ID} AND digest = :digest")
+_BLOB_LEASE = ("SELECT b.size, rb.leased_until FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest "
+               f"WHERE rb.repository_id = {_REPO_ID} AND rb.digest = :digest")
 _BLOB_SIZE = ("SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest "
               f"WHERE rb.repository_id = {_REPO_ID} AND rb.digest = :digest")
-_BLOBS_PRESENT = f"SELECT digest FROM repository_blobs WHERE repository_id = {_REPO_ID} AND digest IN ({{}})"
-_MANIFESTS_PRESENT = f"SELECT digest FROM manifests WHERE repository_id = {_REPO_ID} AND digest IN ({{}})"
 _IN_BATCH = 500
+# The same, inside a push's write transaction (driver-level: "{mark}" is the driver's placeholder).
+_HELD_BLOBS = "SELECT digest FROM repository_blobs WHERE repository_id = {mark} AND digest IN ({marks})"
+_HELD_MANIFESTS = "SELECT digest FROM manifests WHERE repository_id = {mark} AND digest IN ({marks})"
 # Read twice by every chunk of a chunked push (before and under the session's lock).
 _UPLOAD = 'SELECT id, repository, "offset", hash_state FROM uploads WHERE id = :id'
 
 _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
 
 
-def _count_upto(column: sa.Column[str]) -> sa.Select[tuple[int]]:
+# A one-column select is Select[tuple[int]] to SQLAlchemy 2.0's types and Select[int] to 2.1's: either may be
+# installed, so the column's type is left open.
+def _count_upto(column: sa.Column[str]) -> sa.Select[Any]:
     """How many upload sessions have ``column`` = :key, counting no further than :cap (all a cap needs)."""
     matching = sa.select(sa.literal(1).label("one")).where(column == sa.bindparam("key")) \
         .limit(sa.bindparam("cap", type_=sa.Integer)).subquery()
@@ -90,14 +106,21 @@ def _advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+#: How long a blob uploaded, mounted or found in a repository is kept for it without a manifest (seconds).
+DEFAULT_LEASE_SECONDS = 3600.0
+
+
 class RegistryModel:
-    def __init__(self, store: MetaStore) -> None:
+    def __init__(self, store: MetaStore, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.store = store
+        self.lease_seconds = lease_seconds
         # The push path's statements, built once and given their values at execution: building a
         # statement costs SQLAlchemy more than running it, and a built one keeps its cache key.
         self._touch_repository = store.upsert(repositories, ["name"], ["updated_at"]).returning(repositories.c.id)
         self._add_blob = store.insert_ignore(blobs)
-        self._link_blob = store.insert_ignore(repository_blobs)
+        # A link made again (a re-upload, a mount) renews its lease.
+        self._link_blob = store.upsert(repository_blobs, ["repository_id", "digest"], ["leased_until"])
+        self._tombstoned = sa.select(blob_tombstones.c.digest).where(blob_tombstones.c.digest == sa.bindparam("digest"))
         self._add_manifest = store.insert_ignore(manifests)
         self._manifest_id = sa.select(manifests.c.id).where(manifests.c.repository_id == sa.bindparam("repo_id"),
                                                             manifests.c.digest == sa.bindparam("digest"))
@@ -132,19 +155,48 @@ class RegistryModel:
         row = self.store.fetch_one(_BLOB_SIZE, {"repo": repo, "digest": digest})
         return row[0] if row else None
 
-    def link_blob(self, repo: str, digest: str, size: int) -> None:
+    def link_blob(self, repo: str, digest: str, size: int) -> bool:
+        """Record a committed blob and link it into ``repo`` with a lease; False (and nothing done) while
+        garbage collection is deleting that digest: wait for it, publish the content again, and retry."""
         now = time.time()
         with self.store.write() as conn:
+            self.store.lock_digest(conn, digest)
+            if conn.execute(self._tombstoned, {"digest": digest}).first() is not None:
+                return False
             repo_id = self._ensure_repository(conn, repo, now)
             conn.execute(self._add_blob, {"digest": digest, "size": size, "created_at": now})
-            conn.execute(self._link_blob, {"repository_id": repo_id, "digest": digest, "created_at": now})
+            conn.execute(self._link_blob, {"repository_id": repo_id, "digest": digest, "created_at": now,
+                                           "leased_until": now + self.lease_seconds})
+            return True
 
     def mount_blob(self, repo: str, source: str, digest: str) -> int | None:
-        """Link a blob that ``source`` has into ``repo``; its size, or None when ``source`` lacks it."""
-        size = self.blob_size(source, digest)
-        if size is not None:
-            self.link_blob(repo, digest, size)
-        return size
+        """Link a blob that ``source`` has into ``repo``, leased; its size, or None when ``source`` lacks it.
+        One transaction, so garbage collection cannot take the blob between the look and the link."""
+        now = time.time()
+        with self.store.write() as conn:
+            self.store.lock_digest(conn, digest)
+            linked = repository_blobs.join(blobs, blobs.c.digest == repository_blobs.c.digest)
+            size = conn.execute(sa.select(blobs.c.size).select_from(linked).where(
+                repository_blobs.c.repository_id == _repo_id, blobs.c.digest == digest), {"repo": source}).scalar()
+            if size is None:
+                return None
+            repo_id = self._ensure_repository(conn, repo, now)
+            conn.execute(self._link_blob, {"repository_id": repo_id, "digest": digest, "created_at": now,
+                                           "leased_until": now + self.lease_seconds})
+            return int(size)
+
+    def blob_lease(self, repo: str, digest: str) -> tuple[int, float] | None:
+        """(size, leased until) of a blob linked into ``repo``, or None."""
+        row = self.store.fetch_one(_BLOB_LEASE, {"repo": repo, "digest": digest})
+        return (row[0], row[1]) if row else None
+
+    def renew_lease(self, repo: str, digest: str) -> None:
+        """A client found the blob (HEAD) and may reference it next: keep it for another lease."""
+        now = time.time()
+        with self.store.write() as conn:
+            conn.execute(repository_blobs.update().where(
+                repository_blobs.c.repository_id == _repo_id, repository_blobs.c.digest == digest)
+                .values(leased_until=now + self.lease_seconds), {"repo": repo})
 
     def unlink_blob(self, repo: str, digest: str) -> bool:
         with self.store.write() as conn:
@@ -162,28 +214,17 @@ class RegistryModel:
         row = self.store.fetch_one(_MANIFEST_BY_DIGEST, {"repo": repo, "digest": digest})
         return StoredManifest(*row) if row else None
 
-    def missing_references(self, repo: str, blob_refs: Iterable[str],
-                           manifest_refs: Iterable[str]) -> tuple[set[str], set[str]]:
-        """Which of the given blobs and child manifests ``repo`` does not have (two hot reads of every
-        manifest PUT, in plain SQL as the pull path's)."""
-        want_blobs, want_manifests = set(blob_refs), set(manifest_refs)
-        return (want_blobs - self._present(_BLOBS_PRESENT, repo, want_blobs),
-                want_manifests - self._present(_MANIFESTS_PRESENT, repo, want_manifests))
-
-    def _present(self, sql: str, repo: str, digests: set[str]) -> set[str]:
-        present: set[str] = set()
-        wanted = sorted(digests)
-        # In batches: a 4 MiB index can list more digests than a statement may have parameters.
-        for start in range(0, len(wanted), _IN_BATCH):
-            params = {f"d{i}": d for i, d in enumerate(wanted[start:start + _IN_BATCH])}
-            listed = ", ".join(f":{name}" for name in params)
-            present.update(d for d, in self.store.fetch_all(sql.format(listed), {"repo": repo, **params}))
-        return present
-
     def put_manifest(self, repo: str, manifest: NewManifest, tag_names: Iterable[str]) -> None:
+        """Store a manifest and its tags, once everything it references is in ``repo``: checked in the same
+        transaction (``MissingReferences`` otherwise), so garbage collection cannot take a blob between the
+        check and the commit."""
         now = time.time()
         with self.store.write() as conn:
             repo_id = self._ensure_repository(conn, repo, now)
+            missing = (set(manifest.blob_refs) - self._held(conn, _HELD_BLOBS, repo_id, manifest.blob_refs),
+                       set(manifest.manifest_refs) - self._held(conn, _HELD_MANIFESTS, repo_id, manifest.manifest_refs))
+            if missing[0] or missing[1]:
+                raise MissingReferences(*missing)
             conn.execute(self._add_manifest, {
                 "repository_id": repo_id, "digest": manifest.digest, "media_type": manifest.media_type,
                 "artifact_type": manifest.artifact_type, "subject": manifest.subject,
@@ -199,6 +240,18 @@ class RegistryModel:
                     for t in tag_names]
             if rows:
                 conn.execute(self._set_tags, rows)
+
+    def _held(self, conn: sa.Connection, sql: str, repo_id: int, digests: Iterable[str]) -> set[str]:
+        wanted = sorted(set(digests))
+        held: set[str] = set()
+        mark = "?" if self.store.is_sqlite else "%s"
+        # Shared locks on PostgreSQL: garbage collection's deletion of a link waits for this push to commit.
+        lock = "" if self.store.is_sqlite else " FOR SHARE"
+        for start in range(0, len(wanted), _IN_BATCH):
+            batch = wanted[start:start + _IN_BATCH]
+            statement = sql.format(mark=mark, marks=", ".join([mark] * len(batch))) + lock
+            held.update(d for d, in conn.exec_driver_sql(statement, (repo_id, *batch)))
+        return held
 
     def delete_manifest(self, repo: str, digest: str) -> bool:
         """Delete a manifest and every tag pointing at it."""
@@ -257,7 +310,7 @@ class RegistryModel:
         return None
 
     @staticmethod
-    def _at_cap(conn: sa.Connection, count: sa.Select[tuple[int]], key: str, cap: int | None) -> bool:
+    def _at_cap(conn: sa.Connection, count: sa.Select[Any], key: str, cap: int | None) -> bool:
         return cap is not None and conn.execute(count, {"key": key, "cap": cap}).scalar_one() >= cap
 
     def get_upload(self, upload_id: str) -> Upload | None:
@@ -290,3 +343,62 @@ class RegistryModel:
         with self.store.write() as conn:
             return list(conn.execute(uploads.delete().where(uploads.c.id.in_(wanted), uploads.c.updated_at < before)
                                      .returning(uploads.c.id)).scalars())
+
+
+# -- pull counts ----------------------------------------------------------------------------------------------
+# Never written by a pull: the manifest GET is the registry's hottest path. Pulls reach the audit log in
+# batches (``moorage.core.events``), and each batch adds its counts in the transaction that records it.
+
+@dataclass
+class PullTally:
+    """The manifest GETs of one batch of events, summed per repository, per manifest and per tag."""
+
+    repositories: dict[str, int] = field(default_factory=dict)
+    #: (repository, digest) -> (GETs, time of the last)
+    manifests: dict[tuple[str, str], tuple[int, float]] = field(default_factory=dict)
+    #: (repository, tag) -> time of the last GET by that tag
+    tags: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def add(self, repository: str, digest: str, tag: str | None, when: float) -> None:
+        self.repositories[repository] = self.repositories.get(repository, 0) + 1
+        count, last = self.manifests.get((repository, digest), (0, when))
+        self.manifests[(repository, digest)] = (count + 1, max(last, when))
+        if tag is not None:
+            self.tags[(repository, tag)] = max(self.tags.get((repository, tag), when), when)
+
+    def __bool__(self) -> bool:
+        return bool(self.repositories)
+
+
+_pulled_repo = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("b_repo")) \
+    .scalar_subquery()
+_when = sa.bindparam("b_when", type_=sa.Float)
+
+
+def _later(column: sa.Column[float]) -> sa.ColumnElement[float]:
+    return sa.case((sa.or_(column.is_(None), column < _when), _when), else_=column)
+
+
+_COUNT_REPOSITORY_PULLS = repositories.update().where(repositories.c.name == sa.bindparam("b_repo")) \
+    .values(pull_count=repositories.c.pull_count + sa.bindparam("b_count", type_=sa.BigInteger))
+_COUNT_MANIFEST_PULLS = manifests.update() \
+    .where(manifests.c.repository_id == _pulled_repo, manifests.c.digest == sa.bindparam("b_digest")) \
+    .values(pull_count=manifests.c.pull_count + sa.bindparam("b_count", type_=sa.BigInteger),
+            pull_time=_later(manifests.c.pull_time))
+_TIME_TAG_PULLS = tags.update().where(tags.c.repository_id == _pulled_repo, tags.c.name == sa.bindparam("b_tag")) \
+    .values(pull_time=_later(tags.c.pull_time))
+
+
+def count_pulls(conn: sa.Connection, tally: PullTally) -> None:
+    """Add a batch's pulls in the caller's transaction. Rows are locked in one order, the push path's
+    (repository, then manifest, then tag) and sorted within each, so two workers' batches and a push never
+    wait on each other in a circle."""
+    if not tally:
+        return
+    conn.execute(_COUNT_REPOSITORY_PULLS, [{"b_repo": repo, "b_count": count}
+                                           for repo, count in sorted(tally.repositories.items())])
+    conn.execute(_COUNT_MANIFEST_PULLS, [{"b_repo": repo, "b_digest": digest, "b_count": count, "b_when": when}
+                                         for (repo, digest), (count, when) in sorted(tally.manifests.items())])
+    if tally.tags:
+        conn.execute(_TIME_TAG_PULLS, [{"b_repo": repo, "b_tag": tag, "b_when": when}
+                                       for (repo, tag), when in sorted(tally.tags.items())])

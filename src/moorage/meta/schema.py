@@ -12,6 +12,8 @@ repositories = sa.Table(
     sa.Column("name", sa.String(255), nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    #: Manifest GETs of the repository, counted by the audit log's batches, never by a pull (migration 0006).
+    sa.Column("pull_count", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 #: Every blob the content store holds, once, whatever the number of repositories linking it.
@@ -29,6 +31,10 @@ repository_blobs = sa.Table(
               primary_key=True),
     sa.Column("digest", sa.String(200), sa.ForeignKey("blobs.digest"), primary_key=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    #: A blob uploaded, mounted or found (HEAD) here is the repository's until a manifest of it references
+    #: it, or until this passes: garbage collection leaves a leased link alone (migration 0007).
+    sa.Column("leased_until", sa.Float, nullable=False, server_default="0"),
+    sa.Index("ix_repository_blobs_digest", "digest"),
 )
 
 manifests = sa.Table(
@@ -44,6 +50,9 @@ manifests = sa.Table(
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    #: GETs of this manifest and when the last one was, as the repository's pull_count (migration 0006).
+    sa.Column("pull_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("pull_time", sa.Float, nullable=True),
     sa.UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     sa.Index("ix_manifests_subject", "repository_id", "subject"),
 )
@@ -58,14 +67,19 @@ manifest_references = sa.Table(
     sa.Index("ix_manifest_references_digest", "digest"),
 )
 
+#: A tag has its own id (Harbor's Tag.id); a push upserts on (repository, name) (migration 0006).
 tags = sa.Table(
     "tags", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("name", sa.String(128), primary_key=True),
+              nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
     sa.Column("manifest_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"),
               nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    #: The last GET of a manifest by this tag.
+    sa.Column("pull_time", sa.Float, nullable=True),
+    sa.UniqueConstraint("repository_id", "name", name="uq_tags_repository_name"),
     sa.Index("ix_tags_manifest", "manifest_id"),
 )
 
@@ -122,6 +136,8 @@ projects = sa.Table(
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
     #: Harbor's ProjectMetadata (string values) as JSON, ``public`` included for round-tripping.
     sa.Column("metadata_json", sa.Text, nullable=False, server_default="{}"),
+    #: Harbor's CVEAllowlist of the project as JSON (items, expires_at, times), None until one is set (0006).
+    sa.Column("cve_allowlist_json", sa.Text, nullable=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
@@ -206,4 +222,45 @@ audit_log = sa.Table(
     sa.Column("op_time", sa.Float, nullable=False),
     sa.Index("ix_audit_log_project", "project", "op_time"),
     sa.Index("ix_audit_log_time", "op_time"),
+)
+
+# -- storage lifecycle (issue 16) ----------------------------------------------------------------------------
+
+#: A blob garbage collection has decided to delete: its row is gone, its content is being removed. A push of
+#: the same digest waits until the tombstone is gone, so it never puts content where a deletion is under way.
+blob_tombstones = sa.Table(
+    "blob_tombstones", metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+#: Garbage collection runs, as Harbor's GC history shows them.
+gc_runs = sa.Table(
+    "gc_runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    #: "Manual" or "Schedule"
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    sa.Column("delete_untagged", sa.Boolean, nullable=False),
+    #: Harbor's job statuses: Running, Success, Error, Stopped
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("blobs_deleted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("manifests_deleted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("bytes_freed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+#: Schedules of in-server jobs (Harbor's ScheduleObj: type and cron, with the job's parameters).
+schedules = sa.Table(
+    "schedules", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("cron", sa.String(128), nullable=False, server_default=""),
+    sa.Column("parameters_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("next_run", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import hashlib
 import importlib
 import os
 import sqlite3
@@ -150,6 +151,14 @@ class MetaStore:
         stmt = self._dialect.insert(table)
         return stmt.on_conflict_do_update(index_elements=keys,
                                           set_={c: stmt.excluded[c] for c in update_columns})
+
+    def lock_digest(self, conn: sa.Connection, digest: str) -> None:
+        """Hold ``digest`` for the rest of this write transaction against every other transaction that holds it
+        (a push committing the blob, garbage collection deleting it). SQLite needs nothing: its write
+        transactions already run one at a time."""
+        if not self.is_sqlite:
+            key = int.from_bytes(hashlib.sha256(digest.encode()).digest()[:8], "big", signed=True)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
     @contextmanager
     def setup_lock(self) -> Iterator[None]:

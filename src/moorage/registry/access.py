@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from moorage.core.reference import is_name
+
 
 @dataclass(frozen=True, slots=True)
 class Access:
@@ -50,6 +52,8 @@ def required_access(route: str, request: Request) -> list[Access]:
         actions = ("push",)
     needed = [Access("repository", name, actions)]
     source = request.query_params.get("from")
-    if route == "upload_start" and source and request.query_params.get("mount"):
+    # A source that is no repository name holds nothing to mount: not asked for, so not granted, so the
+    # handler opens an ordinary session (and no store is asked about a name it cannot even compare).
+    if route == "upload_start" and source and is_name(source) and request.query_params.get("mount"):
         needed.append(Access("repository", source, ("pull",), optional=True))
     return needed

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from moorage.blobs.stream import file_chunks
 from moorage.core.blobs import Located
 from moorage.core.errors import BlobUnknown, RangeNotSatisfiable
-from moorage.core.reference import parse_digest
+from moorage.core.reference import parse_decimal, parse_digest
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import services
 
@@ -24,26 +24,29 @@ async def _locate(request: Request) -> Located:
 _RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
-def _byte_range(header: str | None, size: int) -> bool:
-    """Whether to serve ``header``'s byte range: True for one range within the blob; False to ignore the
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive byte range to serve for ``header``: one range within the blob; None to ignore the
     header and serve the whole blob, as RFC 9110 allows for what is not a single byte range (several
     ranges, other units, malformed text). A single range that starts past the end, or ends before it
     starts, is refused with 416 (the distribution conformance suite asks for that for both)."""
     if header is None:
-        return False
+        return None
     match = _RANGE.fullmatch(header.strip())
     if match is None or match.group(0) == "bytes=-":
-        return False
-    first, last = match.group(1), match.group(2)
-    if first:
-        start = int(first)
-        unsatisfiable = start >= size or (last != "" and int(last) < start)
-    else:
-        unsatisfiable = int(last) == 0 or size == 0
-    if unsatisfiable:
-        raise RangeNotSatisfiable(f"the range {header.strip()[:100]!r} lies outside the blob's {size} bytes",
-                                  detail={"size": size})
-    return True
+        return None
+    first, last = parse_decimal(match.group(1)), parse_decimal(match.group(2))
+    if first is None:  # a suffix: the last ``last`` bytes
+        if not last or size == 0:
+            raise _unsatisfiable(header, size)
+        return max(size - last, 0), size - 1
+    if first >= size or (last is not None and last < first):
+        raise _unsatisfiable(header, size)
+    return first, size - 1 if last is None else min(last, size - 1)
+
+
+def _unsatisfiable(header: str, size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(f"the range {header.strip()[:100]!r} lies outside the blob's {size} bytes",
+                               detail={"size": size})
 
 
 async def get(request: Request, principal: Principal) -> Response:
@@ -51,14 +54,18 @@ async def get(request: Request, principal: Principal) -> Response:
     headers = {"Docker-Content-Digest": blob.digest, "Accept-Ranges": "bytes", "ETag": f'"{blob.digest}"',
                "Cache-Control": "max-age=31536000"}
     ranged = _byte_range(request.headers.get("range"), blob.size)
-    if not ranged and "range" in request.headers:
-        # FileResponse would answer a Range it cannot serve with a plain-text 400; ignored here, it serves it all.
-        request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+    if "range" in request.headers:
+        # FileResponse parses Range again, answering what it cannot serve with a plain-text 400 (and numbers
+        # of thousands of digits are among those): it sees the range decided here, spelled plainly, or none.
+        kept = [(k, v) for k, v in request.scope["headers"] if k != b"range"]
+        if ranged is not None:
+            kept.append((b"range", f"bytes={ranged[0]}-{ranged[1]}".encode()))
+        request.scope["headers"] = kept
     if blob.manifest is not None:
         return Response(blob.manifest.content, media_type=blob.manifest.media_type, headers=headers)
     driver = services(request).driver
     path = driver.local_path(blob.digest)
-    streamed = driver.reads_say_when_they_would_block and not ranged
+    streamed = driver.reads_say_when_they_would_block and ranged is None
     try:
         if streamed:
             # Opened here, not in the stream, so a missing file is still a clean 404.
@@ -78,7 +85,7 @@ async def get(request: Request, principal: Principal) -> Response:
 
 
 async def head(request: Request, principal: Principal) -> Response:
-    blob = await _locate(request)
+    blob = await services(request).blobs.check(request.path_params["name"], parse_digest(request.path_params["digest"]))
     return Response(status_code=200, headers={
         "Docker-Content-Digest": blob.digest, "Content-Length": str(blob.size), "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream", "ETag": f'"{blob.digest}"'})

@@ -7,25 +7,71 @@ authorizer decides. Handlers receive the principal and never re-decide access.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Message, Receive
 
+from moorage.core.errors import DomainError
 from moorage.core.reference import parse_name
 from moorage.registry.access import required_access
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import services
-from moorage.registry.errors import API_VERSION_HEADER, Unsupported
+from moorage.registry.errors import API_VERSION_HEADER, Unsupported, render
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+# An error answered before the request's body was read leaves the rest of the body on the connection: the
+# server then drops the connection without announcing it, and a client reusing it meets a dropped connection
+# instead of its next answer. So, as Go's server does, the rest is read and discarded up to this much (any
+# manifest, a usual chunk); beyond that the answer says ``Connection: close``.
+_DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+class _Receive:
+    """The request's ``receive``, noting when the body has been read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.body_read = False
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self.body_read = True
+        return message
+
+    async def drain(self) -> bool:
+        """Read and discard what is left of the body, up to the limit; whether all of it was."""
+        left = _DRAIN_LIMIT
+        while not self.body_read and left >= 0:
+            left -= len((await self()).get("body", b""))
+        return self.body_read
+
+
+def _has_body(request: Request) -> bool:
+    return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
 def endpoint(route: str, handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
     allowed = ", ".join(sorted(handlers))
 
     async def dispatch(request: Request) -> Response:
+        receive = _Receive(request.receive)
+        request = Request(request.scope, receive)
+        try:
+            return await _handle(request)
+        except DomainError as error:
+            if not _has_body(request) or await receive.drain():
+                raise
+            response = render(error, head=request.method == "HEAD")
+            response.headers["Connection"] = "close"
+            return response
+
+    async def _handle(request: Request) -> Response:
         handler = handlers.get(request.method)
         if handler is None:
             raise Unsupported(f"{request.method} is not supported on this endpoint; use {allowed}",
@@ -45,4 +91,9 @@ ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 def route(path: str, name: str, handlers: dict[str, Handler]) -> Route:
     # Starlette sees every method, so an unsupported one gets the spec's error body, not a bare 405.
-    return Route(path, endpoint(name, handlers), methods=ALL_METHODS, name=name)
+    compiled = Route(path, endpoint(name, handlers), methods=ALL_METHODS, name=name)
+    # Starlette ends the pattern with "$", which also matches before a final newline: ".../blobs/uploads/%0A"
+    # was the start-upload route (405 for GET) instead of an unknown session.
+    pattern = compiled.path_regex.pattern
+    compiled.path_regex = re.compile(pattern.removesuffix("$") + r"\Z", compiled.path_regex.flags)
+    return compiled

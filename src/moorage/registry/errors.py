@@ -76,7 +76,6 @@ _TABLE: dict[type[e.DomainError], tuple[str, int, _Headers | None]] = {
     e.UploadInvalid: ("BLOB_UPLOAD_INVALID", 400, None),
     e.RangeNotSatisfiable: ("BLOB_UNKNOWN", 416, _content_range),
     e.PaginationInvalid: ("PAGINATION_NUMBER_INVALID", 400, None),
-    e.ChildManifestsUnknown: ("MANIFEST_UNKNOWN", 400, None),
     e.ReferencesUnknown: ("MANIFEST_BLOB_UNKNOWN", 400, None),
     e.InvalidInput: ("UNSUPPORTED", 400, None),
     e.BlobUnknown: ("BLOB_UNKNOWN", 404, None),

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from moorage.core.errors import ManifestTooLarge, ManifestUnknown, TagInvalid
-from moorage.core.reference import Digest, DigestInvalid, is_tag, parse_reference
+from moorage.core.reference import Digest, DigestInvalid, is_tag, parse_decimal, parse_reference
 from moorage.meta.registry import StoredManifest
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import emit, services
@@ -49,8 +49,8 @@ async def get(request: Request, principal: Principal) -> Response:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    declared = parse_decimal(request.headers.get("content-length", ""))
+    if declared is not None and declared > limit:
         raise ManifestTooLarge(f"the manifest is {declared} bytes; this registry accepts manifests up to "
                                f"{limit} bytes", detail={"limit": limit})
     chunks: list[bytes] = []

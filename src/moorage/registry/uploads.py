@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from moorage.core.errors import SizeInvalid, UploadInvalid
-from moorage.core.reference import Digest, parse_digest
+from moorage.core.reference import Digest, parse_decimal, parse_digest
 from moorage.meta.registry import Upload
 from moorage.registry.access import Access
 from moorage.registry.authorizer import Principal
@@ -36,11 +36,12 @@ def _chunk_start(request: Request) -> int | None:
     match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match:
         raise UploadInvalid(f"malformed Content-Range {value[:100]!r}: expected <start>-<end>, inclusive")
-    start, end = int(match.group(1)), int(match.group(2))
+    start, end = parse_decimal(match.group(1)), parse_decimal(match.group(2))
+    assert start is not None and end is not None  # the pattern matched digits
     if end < start:
         raise UploadInvalid(f"Content-Range {value[:100]!r} ends before it starts")
-    length = request.headers.get("content-length")
-    if length is not None and length.isascii() and length.isdigit() and int(length) != end - start + 1:
+    length = parse_decimal(request.headers.get("content-length", ""))
+    if length is not None and length != end - start + 1:
         raise SizeInvalid(f"Content-Range {value[:100]!r} names {end - start + 1} bytes but Content-Length "
                           f"is {length}")
     return start
