@@ -143,25 +143,30 @@ def moorage_command() -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-m", "moorage.cli.main"], {"PYTHONPATH": path}
 
 
-def start_moorage(workdir: Path, password: str, auth: bool, workers: int = 0) -> Server:
-    """``moorage serve --plain-http``; ``auth`` switches on projects, users and token authentication."""
+def start_moorage(workdir: Path, password: str, auth: bool, workers: int = 0,
+                  env: dict[str, str] | None = None) -> Server:
+    """``moorage serve --plain-http``; ``auth`` switches on projects, users and token authentication; ``env``:
+    more settings."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    command, env = moorage_command()
+    command, command_env = moorage_command()
     argv = [*command, "serve", "--data-dir", str(workdir / "data"), "--listen", f"127.0.0.1:{port}", "--plain-http"]
     if workers:
         argv += ["--workers", str(workers)]
-    env.update({"MOORAGE_ADMIN_PASSWORD": password, "MOORAGE_AUTH_ENABLED": "true" if auth else "false"})
-    server = _spawn("moorage", argv, workdir, f"http://127.0.0.1:{port}", env, (ADMIN_USER, password))
+    settings = {**(env or {}), "MOORAGE_ADMIN_PASSWORD": password, "MOORAGE_AUTH_ENABLED": "true" if auth else "false"}
+    server = _spawn("moorage", argv, workdir, f"http://127.0.0.1:{port}", {**command_env, **settings},
+                    (ADMIN_USER, password))
     server.notes.extend(ensure_project(server, "bench"))
     return server
 
 
-def start_server(name: str, workdir: Path, password: str, *, auth: bool = False, workers: int = 0) -> Server:
-    """Either registry by name; ``auth`` switches authentication on (htpasswd, or moorage's token service)."""
+def start_server(name: str, workdir: Path, password: str, *, auth: bool = False, workers: int = 0,
+                 env: dict[str, str] | None = None) -> Server:
+    """Either registry by name; ``auth`` switches authentication on (htpasswd, or moorage's token service);
+    ``env``: moorage settings (distribution has its configuration file)."""
     if name == "distribution":
         return start_distribution(workdir, ("bench", password) if auth else None)
-    return start_moorage(workdir, password, auth=auth, workers=workers)
+    return start_moorage(workdir, password, auth=auth, workers=workers, env=env)
 
 
 def ensure_project(server: Server, project: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -19,14 +20,20 @@ from tests.api.harbor import api
 from tests.support.clients import Skopeo
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 from tests.support.oci import OCI_MANIFEST, digest_of, image_manifest, push_blob
+from tests.support.postgres import Postgres
 
 LEASE_SECONDS = 6
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[MoorageServer]:
-    server = MoorageServer(tmp_path / "data", env={"MOORAGE_GC_GRACE_MINUTES": "0",
-                                                   "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MoorageServer]:
+    """A registry of its own, on each metadata store: on PostgreSQL, deciding a deletion takes a lock per digest
+    that a push of the same digest waits on."""
+    env = {"MOORAGE_GC_GRACE_MINUTES": "0", "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)}
+    if request.param == "postgresql":
+        postgres: Postgres = request.getfixturevalue("postgres")
+        env["MOORAGE_DATABASE_URL"] = postgres.new_database(f"gc_{secrets.token_hex(4)}")
+    server = MoorageServer(tmp_path / "data", env=env)
     server.start()
     try:
         yield server
@@ -38,7 +45,7 @@ def gc(server: MoorageServer, *options: str) -> dict:
     """``moorage gc`` run as an operator would, beside the serving registry."""
     result = subprocess.run([sys.executable, "-m", "moorage.cli.main", "gc", "--data-dir", str(server.data_dir),
                              "--json", *options], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "MOORAGE_GC_GRACE_MINUTES": "0"})
+                            env={**os.environ, **server.env})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 

@@ -15,9 +15,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from moorage.blobs.driver import BlobDriver
 from moorage.core.cron import cron_of, next_run
@@ -27,9 +27,11 @@ from moorage.meta.schedules import Schedule, ScheduleModel
 
 log = logging.getLogger("moorage.gc")
 
+T = TypeVar("T")
 Progress = Callable[[int, int], None]
-#: How many deletions go between two looks at whether the run was asked to stop.
-STOP_CHECK_EVERY = 100
+#: Links expired, and blobs decided and deleted, per transaction: one commit per blob held the sweep under
+#: 1,000 blobs/s on SQLite. Between two batches the run looks whether it was asked to stop.
+BATCH = 200
 #: A run whose row has not been touched this long belongs to a process that died.
 STALE_AFTER_SECONDS = 600.0
 #: The name of garbage collection's schedule (and of the in-server job that runs it when due).
@@ -61,6 +63,9 @@ class Outcome:
     bytes: int
     status: str
     log: list[str]
+    #: Seconds taking the snapshot and planning; seconds deleting (0 for a dry run).
+    mark_seconds: float = 0.0
+    sweep_seconds: float = 0.0
 
 
 def plan(view: Snapshot, now: float, created_before: float, delete_untagged: bool) -> Plan:
@@ -189,10 +194,6 @@ class GarbageCollector:
                               "\n".join(lines) + "\n")
         return outcome
 
-    def _stopped(self, run_id: int, done: int) -> bool:
-        """Whether someone asked this run to stop (looked up every ``STOP_CHECK_EVERY`` deletions)."""
-        return done % STOP_CHECK_EVERY == 0 and self.model.stop_requested(run_id)
-
     def _collect(self, run_id: int, dry_run: bool, delete_untagged: bool, lines: list[str],
                  progress: Progress | None) -> Outcome:
         started = time.time()
@@ -210,29 +211,29 @@ class GarbageCollector:
             lines.append(f"{'would delete' if dry_run else 'delete'} blob {digest} ({size} bytes)")
         if dry_run:
             return Outcome(run_id, True, len(todo.manifests), len(todo.blobs) + len(todo.unfinished), todo.bytes,
-                           "Success", lines)
+                           "Success", lines, marked - started)
         manifests = sum(self.model.delete_manifest_if_unreferenced(m.id) for m in todo.manifests)
-        for link in todo.links:
-            self.model.expire_link(link.repository_id, link.digest, view.taken_at)
+        for links in _batches(todo.links):
+            self.model.expire_links(links, view.taken_at)
         total = len(todo.unfinished) + len(todo.blobs)
         done = freed = deleted = 0
-        for digest, size in todo.unfinished:
-            self._remove(digest)
-            deleted, freed, done = deleted + 1, freed + size, done + 1
+        for batch in _batches(todo.unfinished):
+            self._remove([digest for digest, _ in batch])
+            deleted, freed, done = deleted + len(batch), freed + sum(size for _, size in batch), done + len(batch)
             if progress:
                 progress(done, total)
         cutoff = view.taken_at - self.grace_minutes * 60
-        for digest, _ in todo.blobs:
-            if self._stopped(run_id, done):
+        for batch in _batches(todo.blobs):
+            if self.model.stop_requested(run_id):
                 lines.append(f"stopped on request after {deleted} blob(s)")
-                return Outcome(run_id, False, manifests, deleted, freed, "Stopped", lines)
-            removed = self.model.tombstone(digest, cutoff)
-            if removed is not None:
-                self._remove(digest)
-                deleted, freed = deleted + 1, freed + removed
-            else:
-                lines.append(f"kept blob {digest}: referenced again since the plan")
-            done += 1
+                return Outcome(run_id, False, manifests, deleted, freed, "Stopped", lines, marked - started,
+                               time.time() - marked)
+            doomed = self.model.tombstone([digest for digest, _ in batch], cutoff)
+            self._remove(list(doomed))
+            deleted, freed = deleted + len(doomed), freed + sum(doomed.values())
+            lines.extend(f"kept blob {digest}: referenced again since the plan" for digest, _ in batch
+                         if digest not in doomed)
+            done += len(batch)
             if progress:
                 progress(done, total)
         swept = time.time() - marked
@@ -240,11 +241,18 @@ class GarbageCollector:
                      f"freed {freed} bytes")
         log.info("garbage collection %d: %d manifest(s), %d blob(s), %d bytes freed", run_id, manifests, deleted,
                  freed)
-        return Outcome(run_id, False, manifests, deleted, freed, "Success", lines)
+        return Outcome(run_id, False, manifests, deleted, freed, "Success", lines, marked - started, swept)
 
-    def _remove(self, digest: str) -> None:
-        self.driver.delete(digest)
-        self.model.clear_tombstone(digest)
+    def _remove(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.driver.delete(digest)
+        if digests:
+            self.model.clear_tombstones(digests)
+
+
+def _batches(items: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start:start + BATCH]
 
 
 def run_if_due(collector: GarbageCollector, schedules: ScheduleModel) -> Outcome | None:

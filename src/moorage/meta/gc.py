@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from moorage.meta.quotas import QuotaModel
 from moorage.meta.schema import (
     blob_tombstones,
     blobs,
     gc_runs,
     manifest_references,
     manifests,
+    repositories,
     repository_blobs,
     tags,
 )
@@ -82,6 +84,7 @@ _GOING = ("Running", "Stopping")
 class GCModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
+        self.quotas = QuotaModel(store)
 
     @contextmanager
     def _snapshot_connection(self) -> Iterator[sa.Connection]:
@@ -130,44 +133,57 @@ class GCModel:
                       .where(parent.c.repository_id == m.c.repository_id,
                              manifest_references.c.digest == m.c.digest))
         with self.store.write() as conn:
+            repository = conn.execute(sa.select(repositories.c.name).join(
+                manifests, manifests.c.repository_id == repositories.c.id).where(manifests.c.id == manifest_id)).scalar()
+            # The project's quota before anything else of the project, as every change of its references takes it.
+            account = self.quotas.hold(conn, repository) if repository is not None else None
             keep = conn.execute(sa.select(m.c.id).where(
                 m.c.id == manifest_id,
                 sa.or_(sa.exists(sa.select(tags.c.manifest_id).where(tags.c.manifest_id == m.c.id)),
                        sa.exists(referenced), sa.exists(subject_alive)))).first()
             if keep is not None:
                 return False
+            self.quotas.release(conn, account, manifests.c.id == manifest_id)
             return conn.execute(manifests.delete().where(manifests.c.id == manifest_id)).rowcount > 0
 
-    def expire_link(self, repository_id: int, digest: str, now: float) -> bool:
-        """Unlink a blob from a repository once its lease has passed and no manifest there references it."""
+    def expire_links(self, links: list[LinkRow], now: float) -> int:
+        """Unlink blobs from repositories once their lease has passed and no manifest there references them
+        (each re-checked; one transaction for the lot)."""
+        repository_id, digest = sa.bindparam("r"), sa.bindparam("d")
         referenced = (sa.select(manifest_references.c.manifest_id)
                       .join(manifests, manifests.c.id == manifest_references.c.manifest_id)
                       .where(manifests.c.repository_id == repository_id, manifest_references.c.digest == digest))
+        stmt = repository_blobs.delete().where(
+            repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest,
+            repository_blobs.c.leased_until < now, ~sa.exists(referenced))
         with self.store.write() as conn:
-            return conn.execute(repository_blobs.delete().where(
-                repository_blobs.c.repository_id == repository_id, repository_blobs.c.digest == digest,
-                repository_blobs.c.leased_until < now, ~sa.exists(referenced))).rowcount > 0
+            return sum(conn.execute(stmt, {"r": link.repository_id, "d": link.digest}).rowcount for link in links)
 
-    def tombstone(self, digest: str, created_before: float) -> int | None:
-        """Decide a blob's deletion and record it in one transaction, if nothing links or references it and
-        it is older than ``created_before``; returns its size, or None when it stays."""
+    def tombstone(self, digests: list[str], created_before: float) -> dict[str, int]:
+        """Decide the deletion of each blob and record it, in one transaction: a blob goes if nothing links or
+        references it and it is older than ``created_before``. Returns the size of each that goes."""
+        digest = sa.bindparam("d")
         linked = sa.select(repository_blobs.c.digest).where(repository_blobs.c.digest == digest)
         referenced = sa.select(manifest_references.c.digest).where(manifest_references.c.digest == digest)
+        check = sa.select(blobs.c.size).where(blobs.c.digest == digest, blobs.c.created_at < created_before,
+                                              ~sa.exists(linked), ~sa.exists(referenced))
+        doomed: dict[str, int] = {}
         with self.store.write() as conn:
-            self.store.lock_digest(conn, digest)
-            size = conn.execute(sa.select(blobs.c.size).where(
-                blobs.c.digest == digest, blobs.c.created_at < created_before,
-                ~sa.exists(linked), ~sa.exists(referenced))).scalar()
-            if size is None:
-                return None
-            conn.execute(blobs.delete().where(blobs.c.digest == digest))
-            conn.execute(self.store.insert_ignore(blob_tombstones).values(digest=digest, size=size,
-                                                                          created_at=time.time()))
-            return int(size)
+            for candidate in sorted(digests):  # one order for the digest locks: no deadlock with another run
+                self.store.lock_digest(conn, candidate)
+                size = conn.execute(check, {"d": candidate}).scalar()
+                if size is not None:
+                    doomed[candidate] = int(size)
+            if doomed:
+                conn.execute(blobs.delete().where(blobs.c.digest.in_(list(doomed))))
+                now = time.time()
+                conn.execute(self.store.insert_ignore(blob_tombstones),
+                             [{"digest": d, "size": size, "created_at": now} for d, size in doomed.items()])
+        return doomed
 
-    def clear_tombstone(self, digest: str) -> None:
+    def clear_tombstones(self, digests: list[str]) -> None:
         with self.store.write() as conn:
-            conn.execute(blob_tombstones.delete().where(blob_tombstones.c.digest == digest))
+            conn.execute(blob_tombstones.delete().where(blob_tombstones.c.digest.in_(digests)))
 
     # -- history --------------------------------------------------------------------------------------
     def start_run(self, trigger: str, dry_run: bool, delete_untagged: bool, *, alone: bool = False) -> int | None:
@@ -202,7 +218,7 @@ class GCModel:
 
     def abandon_stale(self, quiet_for: float) -> int:
         """Mark runs that have not shown life for ``quiet_for`` seconds (their process died) as ``Error``; a run
-        alive anywhere touches its row at least every ``STOP_CHECK_EVERY`` deletions."""
+        alive anywhere touches its row at every batch of deletions (``moorage.core.gc.BATCH``)."""
         with self.store.write() as conn:
             return conn.execute(gc_runs.update().where(
                 gc_runs.c.status.in_(_GOING), gc_runs.c.updated_at < time.time() - quiet_for).values(
