@@ -66,6 +66,12 @@ def harbor_contract(own: dict[str, Any]) -> dict[str, Any]:
     served = sum(len(item) for item in paths.values())
     assert served == len(implemented), "an operationId moorage serves is not Harbor's"
     document["paths"] = paths
+    # Operations that produce text (a log, a certificate) declare only that type for every response, yet Harbor
+    # answers their errors as it answers every error: {"errors": [...]} in JSON. So JSON is allowed beside it.
+    for item in paths.values():
+        for op in item.values():
+            if isinstance(op, dict) and "produces" in op and "application/json" not in op["produces"]:
+                op["produces"] = [*op["produces"], "application/json"]
     # ExtraAttrs types every value as an object, yet Harbor itself fills it with strings (architecture, os,
     # created, author) beside the one object (config): no server, Harbor included, can answer to that schema.
     document["definitions"]["ExtraAttrs"]["additionalProperties"] = {}
