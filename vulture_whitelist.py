@@ -31,6 +31,7 @@ _.not_before  # moorage.tls.inspect.CertificateInfo, printed by `moorage tls sho
 _.service_account_token  # moorage.kube.provider_protocol.CredentialProviderRequest: the kubelet's request
 _.service_account_annotations
 _.cve_allowlist  # moorage.api.models: a Harbor project field clients send; accepted and validated
+_.prev_url, _.platforms  # moorage.portal: read by the portal's Jinja2 templates
 # Harbor's definitions (moorage.api.models): fields pydantic writes into every answer; set by keyword, never read.
 _.addition_links, _.admin_role_in_auth, _.architecture, _.artifact_id, _.auth_mode, _.auto_sbom_generation
 _.auto_scan, _.banner_message, _.child_digest, _.child_id, _.creation_time, _.creator_type, _.current_time
@@ -44,6 +45,11 @@ _.proxy_cache_local_on_not_found, _.proxy_speed_kb, _.public_project_count, _.pu
 _.read_only, _.registry_storage_provider_name, _.retention_id, _.reuse_sys_cve_allowlist, _.self_registration
 _.job_name, _.job_kind, _.job_parameters, _.job_status, _.next_scheduled_time
 _.togglable, _.total_project_count, _.total_repo_count, _.total_storage_consumption, _.update_time
+_.scope_selectors, _.rule_template, _.display_text, _.templates, _.job_id, _.status_revision  # retention, immutable
+_.task_count, _.success_task_count, _.error_task_count, _.pending_task_count, _.running_task_count  # webhooks (issue 19)
+_.scheduled_task_count, _.stopped_task_count, _.vendor_type, _.vendor_id, _.status_message, _.notify_type
+_.formats, _.payload_formats, _.last_trigger_time
+_.record_event  # moorage.meta.outbox: the call other features raise their webhook events with
 # Harbor's query options moorage accepts and has nothing to add for (moorage.api.projects, .repositories).
 _.with_detail, _.with_label, _.with_scan_overview, _.with_sbom_overview, _.with_immutable_status, _.with_accessory
 _.quarantined  # moorage.core.fsck.Problem, in `moorage fsck --json`

@@ -33,6 +33,12 @@ class Sizes:
     listing_seconds: float = 10.0
     populate_threads: int = 32
     gc_blobs: int = 100_000
+    #: Projects in the registry whose portal pages workload 10 renders (beside ``tags`` tags in one repository).
+    portal_projects: int = 1_000
+    #: Workload 11: concurrent pushes of small images per round, rounds per variant, and each layer's size.
+    quota_pushes: int = 40
+    quota_rounds: int = 5
+    quota_layer_bytes: int = 256 * KiB
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,4 +49,5 @@ QUICK = replace(
     FULL, blob_bytes=8 * MiB, pull_repeats=1, parallel_streams=2, parallel_repeats=1, push_repeats=1,
     chunk_bytes=1 * MiB, wrk_connections=8, wrk_seconds=1.0, wrk_warmup_seconds=0.0, storm_clients=8,
     storm_image_bytes=2 * MiB, pushes=3, push_layers=2, push_layer_bytes=256 * KiB, tags=40, repos=40,
-    listing_connections=2, listing_seconds=1.0, populate_threads=8, gc_blobs=2_000)
+    listing_connections=2, listing_seconds=1.0, populate_threads=8, gc_blobs=2_000,
+    portal_projects=20, quota_pushes=4, quota_rounds=1, quota_layer_bytes=64 * KiB)

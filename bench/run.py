@@ -31,9 +31,9 @@ from bench.harness import Context, LoadError, Sample
 from bench.procmon import machine_ticks
 from bench.registry import RegistryError
 from bench.servers import Server, ServerUnavailable, start_server
-from bench.workloads import auth, blob_pull, blob_push, gc, listing, manifests, pushes, storm
+from bench.workloads import auth, blob_pull, blob_push, gc, listing, manifests, portal, pushes, quotas, storm
 
-WORKLOADS: list[ModuleType] = [blob_pull, blob_push, manifests, auth, storm, pushes, listing, gc]
+WORKLOADS: list[ModuleType] = [blob_pull, blob_push, manifests, auth, storm, pushes, listing, gc, portal, quotas]
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

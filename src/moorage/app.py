@@ -17,13 +17,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Router
 
-from moorage import logs
+from moorage import background, logs
 from moorage.api.app import create_api
 from moorage.auth.token_service import OAuthRefused, oauth_refused
 from moorage.auth.token_service import routes as token_routes
 from moorage.core import gc
 from moorage.core.errors import DomainError, StorageFull, Unavailable
 from moorage.core.schedule import Job, Scheduler
+from moorage.metrics import endpoint as metrics_endpoint
+from moorage.metrics.http import MetricsMiddleware
+from moorage.portal.routes import routes as portal_routes
 from moorage.registry import errors
 from moorage.registry.errors import EndpointUnknown, InternalError, Unsupported
 from moorage.registry.routes import routes
@@ -34,6 +37,8 @@ log = logging.getLogger("moorage.app")
 
 #: How often the process holding the garbage collection job's lease looks whether a scheduled run is due.
 GC_SCHEDULE_CHECK_SECONDS = 30.0
+#: The same for tag retention's schedules.
+RETENTION_SCHEDULE_CHECK_SECONDS = 30.0
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
@@ -98,23 +103,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Job("upload-purge", settings.upload_purge_interval_minutes * 60, services.uploads.purge_expired),
             Job(gc.SCHEDULE, GC_SCHEDULE_CHECK_SECONDS,
                 lambda: anyio.to_thread.run_sync(gc.run_if_due, services.gc, services.schedules)),
+            # Tag retention policies run by their schedules ("retention:<policy id>"), each due run claimed once.
+            Job("retention", RETENTION_SCHEDULE_CHECK_SECONDS, services.retention.run_due),
         ])
         scheduler.start()
+        # Webhook deliveries and the metrics' usage values: in every worker, shared through the database.
+        app.state.background = running = background.start(services)
+        app.state.usage = running.usage
         try:
             yield
         finally:
+            await running.stop()
             await scheduler.stop()
             await services.events.close()
             services.store.dispose()
 
     api = create_api(settings)
     app = Starlette(
-        routes=[*token_routes(), Mount("/api/v2.0", app=api), *routes()],
+        routes=[*token_routes(), *metrics_endpoint.routes(settings), Mount("/api/v2.0", app=api), *routes(),
+                *portal_routes()],
         lifespan=lifespan,
         exception_handlers={DomainError: _domain_error, OAuthRefused: oauth_refused, HTTPException: _http_error,
                             ClientDisconnect: _client_gone, OSError: _storage_error,
                             sqlalchemy.exc.OperationalError: _storage_error, Exception: _unexpected},
-        middleware=[Middleware(logs.AccessLogMiddleware)] if settings.access_log else [],
+        middleware=[*([Middleware(logs.AccessLogMiddleware)] if settings.access_log else []),
+                    *([Middleware(MetricsMiddleware)] if settings.metrics_enabled else [])],
     )
     api.state = app.state  # one state: the API reads the context the lifespan builds
     assert isinstance(app.router, Router)

@@ -8,7 +8,10 @@ and prefers TLS 1.3 whenever the client speaks it.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from granian.constants import Interfaces, Loops, SSLProtocols
@@ -22,8 +25,24 @@ from granian.server import Server
 _READ_LIMIT = 1024 * 1024
 
 
+def _metrics_dir() -> Path:
+    """A fresh directory for the workers' Prometheus values (prometheus_client's multiprocess mode), set in
+    the environment before any worker starts: each writes its counters there and a scrape adds them up."""
+    path = Path(tempfile.mkdtemp(prefix="moorage-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
 def main(argv: list[str]) -> None:
     host, port, workers, *tls = argv
+    metrics_dir = _metrics_dir()
+    try:
+        _serve(host, port, workers, tls)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(host: str, port: str, workers: str, tls: list[str]) -> None:
     Server(
         "moorage.app:create_app",
         address=host,

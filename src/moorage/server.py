@@ -42,6 +42,7 @@ def _tls_files(settings: Settings) -> dict[str, Path]:
     """The certificate Granian serves: made (or extended with new names) before the workers start, so
     every worker reads the same finished files."""
     from moorage.cli.init import listen_names
+    from moorage.node.ca_pin import pem_fingerprint
     from moorage.tls import ensure_server_certificate
     from moorage.tls.inspect import describe_file
 
@@ -51,6 +52,13 @@ def _tls_files(settings: Settings) -> dict[str, Path]:
     described = describe_file(paths.cert)
     console.print(f"moorage: TLS certificate covers {', '.join(described.dns_names + described.ip_addresses)}; "
                   f"nodes must trust the CA at {paths.ca} (`moorage node-config --help`)", highlight=False)
+    # The fingerprint lets each node fetch the CA from here and pin it: no file to copy around.
+    fingerprint = pem_fingerprint(paths.ca.read_bytes())
+    named = [*settings.tls_ips, *settings.tls_hostnames]
+    host = named[0] if named else settings.host if settings.host not in ("0.0.0.0", "::", "") else "HOST"
+    host = f"[{host}]" if ":" in host else host
+    console.print(f"moorage: CA fingerprint {fingerprint}; on each node: moorage node-config --runtime containerd "
+                  f"--registry {host}:{settings.port} --ca-fingerprint {fingerprint} --apply", highlight=False)
     return {"cert": paths.chain, "key": paths.key}
 
 

@@ -11,7 +11,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -92,6 +92,43 @@ class Settings(BaseModel):
     login_failure_window_seconds: int = Field(default=300, description="Window (and lockout) for failed logins.")
     node_credential_max_ttl_seconds: int = Field(default=4 * 3600, description="Longest lifetime of a node "
                                                  "pull credential from /api/v2.0/node-credentials.")
+    portal_session_minutes: float = Field(default=480, gt=0, description="How long a web portal sign-in lasts "
+                                          "before the portal asks for the password again.")
+    storage_backend: Literal["filesystem", "s3"] = Field(default="filesystem", description="Where blobs live: "
+                                                         "`filesystem` (<data_dir>/blobs) or `s3` (an S3-"
+                                                         "compatible bucket, the s3_* settings).")
+    s3_bucket: str = Field(default="", description="Bucket holding the blobs (storage_backend = s3).")
+    s3_endpoint: str = Field(default="", description="URL of the S3 API, e.g. http://minio:9000; empty means "
+                             "AWS S3 in s3_region.")
+    s3_region: str = Field(default="us-east-1", description="Region of the bucket (any value for most "
+                           "S3-compatible servers).")
+    s3_path_style: bool = Field(default=False, description="Address the bucket as <endpoint>/<bucket> instead "
+                                "of <bucket>.<endpoint> (MinIO, Ceph RGW, SeaweedFS usually need this).")
+    s3_prefix: str = Field(default="", description="Key prefix for everything moorage stores in the bucket.")
+    s3_redirect: bool = Field(default=False, description="Answer blob GETs with a 307 to a presigned URL of "
+                              "the object, so clients download from the bucket directly; off: stream through "
+                              "the registry.")
+    s3_access_key_id: str = Field(default="", description="Access key id; empty means the usual AWS lookup "
+                                  "(AWS_ACCESS_KEY_ID, profiles, instance roles).")
+    s3_secret_access_key: str = Field(default="", repr=False, description="Secret key belonging to "
+                                      "s3_access_key_id (never logged).")
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=300, description="How long one webhook delivery "
+                                           "may take unless its target sets its own timeout.")
+    webhook_retry_base_seconds: float = Field(default=10, gt=0, description="Pause after a webhook delivery's first "
+                                              "failure; each further failure doubles it.")
+    webhook_retry_max_seconds: float = Field(default=3600, gt=0, description="Longest pause between two attempts "
+                                             "of a webhook delivery.")
+    webhook_give_up_hours: float = Field(default=24, gt=0, description="A webhook delivery still failing this long "
+                                         "after its event is given up (status Error).")
+    webhook_history_days: float = Field(default=30, gt=0, description="Webhook executions, tasks and their logs "
+                                        "are kept this long once delivered or given up.")
+    webhook_poll_seconds: float = Field(default=1, gt=0, description="How often each server process looks for "
+                                        "webhook deliveries to make.")
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_token: str = Field(default="", description="Bearer token /metrics requires; empty means none.")
+    metrics_usage_refresh_seconds: float = Field(default=30, gt=0, description="How old the values /metrics reads "
+                                                 "from the database (storage, per-project usage) may get before "
+                                                 "a scrape refreshes them in the background.")
     config: Path | None = Field(default=None, description="TOML file to read settings from.")
 
     @property

@@ -106,6 +106,7 @@ def test_checklist_shows_the_failed_step_and_the_fix(setup: Setup, tmp_path: Pat
     assert "tls-unknown-authority" in out
     assert "moorage node-config --runtime containerd" in out
     assert "(not checked)" in out  # steps after the failure
+    assert "config_path" in out and "All checks passed" not in out
 
 
 def test_bad_usage_exits_2(setup: Setup, tmp_path: Path) -> None:

@@ -124,19 +124,27 @@ def test_emits_a_working_pull_only_secret(moorage: MoorageServer, project: str, 
         assert admin.get(f"/v2/{project}/pushed/tags/list").status_code == 404
 
 
-def test_yaml_by_default_and_rerun_without_cluster_refreshes(moorage: MoorageServer, project: str, image: str,
+def test_rerun_without_cluster_never_breaks_the_first_secret(moorage: MoorageServer, project: str, image: str,
                                                              skopeo: Skopeo, tmp_path: Path) -> None:
-    first = yaml.safe_load(run_cli(moorage, tmp_path, project, "--robot", "nodes").stdout)
+    """The issue's outage: a second run cannot read the first robot's secret back (no cluster access), and
+    refreshing it would break the Secret already serving pods. It makes a robot of its own instead."""
+    first = yaml.safe_load(run_cli(moorage, tmp_path, project, "--robot", "nodes", "-n", "apps").stdout)
     assert first["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "moorage"
     assert first["metadata"]["annotations"]["moorage.io/robot-name"] == f"robot${project}+nodes"
-    again = run_cli(moorage, tmp_path, project, "--robot", "nodes")
-    assert "refreshed" in again.stderr and "shown only once" in again.stderr
+    again = run_cli(moorage, tmp_path, project, "--robot", "nodes", "-n", "apps2")
+    assert "refreshed" not in again.stderr and "refresh deliberately with --rotate" in again.stderr
     second = yaml.safe_load(again.stdout)
-    assert robot_creds(first, moorage.host) != robot_creds(second, moorage.host)
-    assert len(api_robots(moorage, project)) == 1
-    old = skopeo.inspect(image, raw=True, authfile=write_authfile(tmp_path / "old.json", first), check=False)
-    assert not old.ok and "unauthorized" in old.output.lower()
-    skopeo.inspect(image, raw=True, authfile=write_authfile(tmp_path / "new.json", second))
+    assert robot_creds(second, moorage.host)[0] == f"robot${project}+nodes-apps2"
+    assert sorted(r["name"] for r in api_robots(moorage, project)) == [f"robot${project}+nodes",
+                                                                      f"robot${project}+nodes-apps2"]
+    for number, secret in enumerate((first, second)):
+        skopeo.inspect(image, raw=True, authfile=write_authfile(tmp_path / f"{number}.json", secret))
+
+    # The same namespace again: its robot's secret cannot be read back either; refreshing is an explicit act.
+    refused = run_cli(moorage, tmp_path, project, "--robot", "nodes", "-n", "apps2", check=False)
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "--rotate" in refused.stderr and "--robot NEW-NAME" in refused.stderr
+    skopeo.inspect(image, raw=True, authfile=write_authfile(tmp_path / "still.json", second))
 
 
 def test_apply_namespaces_and_service_accounts_idempotently(moorage: MoorageServer, project: str, image: str,
@@ -180,6 +188,8 @@ def test_rotate_updates_every_written_secret(moorage: MoorageServer, project: st
 
     done = run_cli(moorage, tmp_path, project, "--rotate", kube=kube)
     assert done.stdout == "" and "secret refreshed (--rotate)" in done.stderr
+    assert f"Secrets moorage wrote with it: team-a/{name}, team-b/{name}" in done.stderr.replace(
+        f"team-b/{name}, team-a/{name}", f"team-a/{name}, team-b/{name}")
     assert done.stderr.count("(new robot secret)") == 2
     after = {ns: core.read_namespaced_secret(name, ns) for ns in ("team-a", "team-b")}
     user, password = robot_creds(after["team-a"], moorage.host)

@@ -115,7 +115,8 @@ def test_node_configured_by_node_config_with_a_moorage_secret_passes_every_check
     report = doctor(registry.image(), root, secret=secret)
 
     assert report.ok, json.dumps(report.to_dict(), indent=2)
-    assert report.runtime == "containerd" and "certs.d" in report.runtime_reason
+    assert report.runtime == "containerd" and "config.toml" in report.runtime_reason
+    assert report.trust is not None and report.trust.config_problem == ""
     assert [s.id for s in report.steps] == [step_id for step_id, _ in STEPS]
     assert set(statuses(report).values()) == {"pass"}
     credentials = next(s for s in report.steps if s.id == "credentials")
@@ -203,11 +204,32 @@ def test_untrusted_ca_is_unknown_authority_with_the_node_config_fix(registry: Re
     assert finding is not None and finding.cause == "tls-unknown-authority"
     assert finding.evidence == "x509: certificate signed by unknown authority"
     assert any("`moorage node-config --runtime containerd" in step for step in finding.fix)
+    assert any("config_path" in step for step in finding.fix), "a bare 1.x node needs config_path too"
     assert any(f"--registry {registry.host}" in step for step in finding.fix)
     skopeo = require_tool("skopeo", "skopeo")
     go = subprocess.run([skopeo, "inspect", "--cert-dir", str(root), f"docker://{registry.image()}"],
                         capture_output=True, text=True, timeout=60, check=False)
     assert "x509: certificate signed by unknown authority" in go.stderr, go.stderr
+
+
+def test_trust_containerd_1x_would_not_read_fails_naming_config_path(registry: Registry, tmp_path: Path) -> None:
+    """The issue's node: hosts.toml and the CA are in certs.d, config.toml sets no config_path. A 1.6
+    containerd never reads them, so the doctor must fail, not pass with a note."""
+    root = trusted_root(tmp_path / "node", registry.host, registry.server.ca_file)
+    config = root / "etc/containerd/config.toml"
+    config.write_text("version = 2\n# the operator's settings, no config_path\n")
+
+    report = doctor(registry.image(), root, runtime="containerd")
+
+    assert failed_step(report) == "tls" and not report.ok
+    finding = report.finding
+    assert finding is not None and finding.cause == "containerd-config-path"
+    assert "config_path" in finding.summary and "sets no config_path" in finding.why
+    assert "cannot tell, assuming 1.x" in finding.why
+    assert any("--apply --restart" in step and f"--root {root}" in step for step in finding.fix)
+
+    config.write_text("version = 3\n")  # containerd 2.x's format: it reads certs.d by default
+    assert doctor(registry.image(), root, runtime="containerd").steps[3].status == "pass"
 
 
 def test_trust_installed_for_another_runtime_does_not_count(registry: Registry, tmp_path: Path) -> None:
@@ -237,6 +259,9 @@ def test_plain_http_registry_when_the_runtime_expects_https(tmp_path: Path) -> N
 def test_runtime_configured_for_plain_http_against_a_tls_registry(registry: Registry, tmp_path: Path) -> None:
     hosts = tmp_path / "node/etc/containerd/certs.d" / registry.host / "hosts.toml"
     hosts.parent.mkdir(parents=True)
+    (tmp_path / "node/etc/containerd/config.toml").write_text(
+        f'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
+        f'  config_path = "{tmp_path / "node/etc/containerd/certs.d"}"\n')
     hosts.write_text(f'server = "http://{registry.host}"\n\n[host."http://{registry.host}"]\n'
                      '  capabilities = ["pull", "resolve"]\n')
 

@@ -40,17 +40,21 @@ def test_containerd_hosts_toml_names_server_capabilities_and_ca(tmp_path: Path) 
     plan = plan_runtime_config("containerd", "registry.example:5000", CA_PEM, root=tmp_path)
     files = files_of(plan)
     assert set(files) == {"etc/containerd/certs.d/registry.example:5000/hosts.toml",
-                          "etc/containerd/certs.d/registry.example:5000/ca.crt"}
+                          "etc/containerd/certs.d/registry.example:5000/ca.crt", "etc/containerd/config.toml"}
     apply_plan(plan)
     directory = tmp_path / "etc/containerd/certs.d/registry.example:5000"
     hosts = tomllib.loads((directory / "hosts.toml").read_text())
-    assert hosts == {"server": "https://registry.example:5000", "ca": str(directory / "ca.crt"),
-                     "host": {"https://registry.example:5000": {
-                         "capabilities": ["pull", "resolve"], "ca": str(directory / "ca.crt")}}}
+    # `ca` relative to the hosts.toml's directory (containerd resolves it there): right under any --root.
+    assert hosts == {"server": "https://registry.example:5000", "ca": "ca.crt",
+                     "host": {"https://registry.example:5000": {"capabilities": ["pull", "resolve"], "ca": "ca.crt"}}}
     assert (directory / "ca.crt").read_text() == CA_PEM
-    # No config.toml under this root: the CRI plugin would ignore certs.d until config_path is set.
+    # No config.toml under this root: the CRI plugin of a 1.x containerd would ignore certs.d, so the
+    # plan creates one that sets config_path, and says a restart is needed.
     assert plan.restart_needed and plan.activate_command == "systemctl restart containerd"
-    assert any('[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ' in n for n in plan.notes)
+    config = tomllib.loads(files["etc/containerd/config.toml"])
+    assert config == {"version": 2, "plugins": {"io.containerd.grpc.v1.cri": {"registry": {
+        "config_path": "/etc/containerd/certs.d"}}}}
+    assert any("cannot tell, assuming 1.x" in n for n in plan.notes)
 
 
 @pytest.mark.parametrize(("config", "restart"), [
@@ -73,8 +77,8 @@ def test_containerd_warns_about_legacy_mirrors(tmp_path: Path) -> None:
     config_file.parent.mkdir(parents=True)
     config_file.write_text('version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."x.io"]\n'
                            'endpoint = ["https://x.io"]\n')
-    plan = plan_runtime_config("containerd", REGISTRY, CA_PEM, root=tmp_path)
-    assert any("mirrors" in w for w in plan.warnings)
+    with pytest.raises(ValueError, match="refuses to start with config_path beside it"):
+        plan_runtime_config("containerd", REGISTRY, CA_PEM, root=tmp_path)
 
 
 def test_crio_gets_certs_d_and_a_secure_registries_dropin(tmp_path: Path) -> None:

@@ -3,12 +3,34 @@ each of its tests that asks for ``moorage`` then runs against moorage on SQLite 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.support.moorage import MoorageServer
+from tests.support.postgres import Postgres
+from tests.support.procs import running
+from tests.support.s3 import SeaweedFS
 
 
 @pytest.fixture(name="moorage", params=["sqlite", "postgresql"])
 def moorage_on_each_database(request: pytest.FixtureRequest) -> MoorageServer:
+    server: MoorageServer = request.getfixturevalue(f"moorage_on_{request.param}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def moorage_on_postgresql_s3(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
+                             seaweedfs: SeaweedFS) -> Iterator[MoorageServer]:
+    """The scale-out setup whole: metadata in PostgreSQL, blobs in an S3 bucket (SeaweedFS)."""
+    data_dir = tmp_path_factory.mktemp("moorage-pg-s3")
+    url = postgres.new_database(data_dir.name.replace("-", "_"))
+    env = {**seaweedfs.settings_env(seaweedfs.new_bucket()), "MOORAGE_DATABASE_URL": url}
+    yield from running(lambda: MoorageServer(data_dir, workers=2, env=env))
+
+
+@pytest.fixture(name="moorage", params=["sqlite", "postgresql", "postgresql_s3"])
+def moorage_on_each_store(request: pytest.FixtureRequest) -> MoorageServer:
+    """As ``moorage_on_each_database``, and a third time with the blobs in object storage."""
     server: MoorageServer = request.getfixturevalue(f"moorage_on_{request.param}")
     return server

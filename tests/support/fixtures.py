@@ -22,6 +22,7 @@ from tests.support.clients import Containerd, Distribution, DockerCli, Dockerd, 
 from tests.support.images import ImageInfo, IndexInfo, build_image, build_multiplatform
 from tests.support.postgres import Postgres
 from tests.support.procs import or_fail, running
+from tests.support.s3 import SeaweedFS
 
 DISTRIBUTION_USERS = {"alice": "alice-" + secrets.token_hex(8), "bob": "bob-" + secrets.token_hex(8)}
 
@@ -58,6 +59,12 @@ def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
     yield from running(lambda: Postgres(tmp_path_factory.mktemp("postgres")))
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """SeaweedFS's S3 gateway on loopback (tests take a bucket each: ``seaweedfs.new_bucket()``)."""
+    yield from running(lambda: SeaweedFS(tmp_path_factory.mktemp("seaweedfs")))
 
 
 @pytest.fixture(scope="session")

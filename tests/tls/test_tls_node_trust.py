@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from moorage.node.runtime_config import containerd_config_snippet
+from moorage.node.runtimes.containerd import containerd_config_snippet
 from moorage.tls.certs import ServerCertPaths, ensure_server_certificate
 from tests.tls.tls_support import (
     build_oci_layout,
@@ -123,7 +123,7 @@ def test_containerd_pulls_through_generated_hosts_toml(tls_registry, pushed: str
     plan = node_config(*base, "--apply")
     assert plan["restart_needed"] is False, plan["notes"]
     hosts_toml = certs_dir / registry / "hosts.toml"
-    ca_line = f'ca = "{certs_dir / registry / "ca.crt"}"'
+    ca_line = 'ca = "ca.crt"'  # relative to the hosts.toml's directory, as containerd resolves it
     assert hosts_toml.read_text() == (
         f'server = "https://{registry}"\n{ca_line}\n\n[host."https://{registry}"]\n'
         f'  capabilities = ["pull", "resolve"]\n  {ca_line}\n')

@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from moorage.api import gc, members, projects, repositories, robots, system, users  # noqa: F401  (registers operations)
+# Importing each operation module registers its operations.
+import moorage.api.webhooks  # noqa: F401
+from moorage.api import gc, immutable, members, projects, quotas, repositories, retention, robots, system, users  # noqa: F401
 from moorage.api.base import ApiError, BadRequest, InternalError, MethodNotAllowed, NotFound, Unavailable, from_domain
 from moorage.api.dispatch import EMPTY_JSON, endpoint
 from moorage.api.openapi import document

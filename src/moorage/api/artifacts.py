@@ -18,6 +18,7 @@ from moorage.api.base import Call, iso
 from moorage.api.models.artifacts import Artifact, Platform, Reference, Tag
 from moorage.blobs.driver import BlobDriver
 from moorage.core import jsondepth
+from moorage.core.errors import DomainError
 from moorage.meta.projects import ArtifactRow, TagRow
 
 #: A config blob larger than this is not read for ``extra_attrs`` (real ones are a few KiB).
@@ -107,11 +108,10 @@ def _read_configs(driver: BlobDriver, digests: set[str]) -> dict[str, bytes]:
     found = {}
     for digest in digests:
         try:
-            with open(driver.local_path(digest), "rb") as blob:
-                data = blob.read(MAX_CONFIG_BYTES + 1)
-        except OSError:
-            continue  # gone (garbage collected) or unreadable: the artifact is shown without its attributes
-        if len(data) <= MAX_CONFIG_BYTES:
+            data = driver.read_small(digest, MAX_CONFIG_BYTES)
+        except (OSError, DomainError):
+            continue  # unreadable (or the store unreachable): the artifact is shown without its attributes
+        if data is not None and len(data) <= MAX_CONFIG_BYTES:
             found[digest] = data
     return found
 
@@ -123,9 +123,9 @@ def blob_driver(call: Call) -> BlobDriver:
     return driver
 
 
-def render_tag(artifact: ArtifactRow, tag: TagRow) -> Tag:
+def render_tag(artifact: ArtifactRow, tag: TagRow, immutable: bool) -> Tag:
     return Tag(id=tag.id, repository_id=artifact.repository_id, artifact_id=artifact.id, name=tag.name,
-               push_time=iso(tag.pushed_at), pull_time=iso(tag.pulled_at), immutable=False)
+               push_time=iso(tag.pushed_at), pull_time=iso(tag.pulled_at), immutable=immutable)
 
 
 async def render(call: Call, rows: list[ArtifactRow], project_id: int, with_tag: bool = True) -> list[Artifact]:
@@ -139,11 +139,13 @@ async def render(call: Call, rows: list[ArtifactRow], project_id: int, with_tag:
     wanted = {p.config["digest"] for p in parsed.values()
               if p.config and p.config.get("mediaType") in _IMAGE_CONFIGS and isinstance(p.config.get("digest"), str)}
     configs = await anyio.to_thread.run_sync(_read_configs, blob_driver(call), wanted) if wanted else {}
-    return [_artifact(row, parsed[row.id], child_ids, configs, project_id, with_tag) for row in rows]
+    held = await call.services.immutability.immutable_tags(rows[0].repository_name,
+                                                           [t.name for row in rows for t in row.tags])
+    return [_artifact(row, parsed[row.id], child_ids, configs, project_id, with_tag, held) for row in rows]
 
 
 def _artifact(row: ArtifactRow, parsed: Parsed, child_ids: dict[str, int], configs: dict[str, bytes],
-              project_id: int, with_tag: bool) -> Artifact:
+              project_id: int, with_tag: bool, immutable: set[str]) -> Artifact:
     config_type = parsed.config.get("mediaType") if parsed.config else None
     image_config = configs.get(parsed.config["digest"]) if parsed.config and config_type in _IMAGE_CONFIGS else None
     try:
@@ -158,4 +160,4 @@ def _artifact(row: ArtifactRow, parsed: Parsed, child_ids: dict[str, int], confi
         icon="", push_time=iso(row.created_at), pull_time=iso(row.pull_time),
         extra_attrs=extra_attrs(image_config) if image_config is not None else {}, annotations=annotations or {},
         references=references(row.id, parsed, child_ids),
-        tags=[render_tag(row, t) for t in row.tags] if with_tag else None, addition_links={})
+        tags=[render_tag(row, t, t.name in immutable) for t in row.tags] if with_tag else None, addition_links={})

@@ -98,6 +98,8 @@ class InsufficientStorage(ApiError):
 
 #: Each kind of domain error as the management API answers it (the first class it is an instance of).
 _DOMAIN: list[tuple[type[domain.DomainError], type[ApiError]]] = [
+    # Harbor answers 412 PRECONDITION when an immutable tag stops a delete or a move.
+    (domain.TagImmutable, PreconditionFailed),
     (domain.InvalidInput, BadRequest), (domain.Missing, NotFound), (domain.Unauthenticated, Unauthorized),
     (domain.Denied, Forbidden), (domain.Throttled, TooManyRequests), (domain.Conflict, Conflict),
     (domain.StorageFull, InsufficientStorage), (domain.Unavailable, Unavailable),

@@ -6,6 +6,7 @@ of), joined by commas. ``sort``: comma-separated keys, ``-`` before one for desc
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,13 +101,17 @@ def _sort_key(value: Any) -> tuple[bool, Any]:
     return (value is None, "" if value is None else value)
 
 
+def _pair_key(key: str, pair: tuple[dict[str, Any], Any]) -> tuple[bool, Any]:
+    return _sort_key(pair[0].get(key))
+
+
 def sort_views(pairs: list[tuple[dict[str, Any], M]], sort: str | None,
                aliases: dict[str, str]) -> list[tuple[dict[str, Any], M]]:
     for name, descending in reversed(parse_sort(sort)):
         key = aliases.get(name, name)
         if pairs and (key not in pairs[0][0] or isinstance(pairs[0][0][key], dict | list)):
             raise BadRequest(f"cannot sort by {name!r}")
-        pairs = sorted(pairs, key=lambda pair, k=key: _sort_key(pair[0].get(k)), reverse=descending)
+        pairs = sorted(pairs, key=functools.partial(_pair_key, key), reverse=descending)
     return pairs
 
 

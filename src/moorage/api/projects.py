@@ -7,7 +7,7 @@ import re
 from pydantic import Field
 
 from moorage.api.base import BadRequest, Call, Conflict, NotFound, PreconditionFailed, iso
-from moorage.api.listing import listing
+from moorage.api.listing import listing, page_of
 from moorage.api.models.projects import (
     CVEAllowlist,
     CVEAllowlistItem,
@@ -17,10 +17,13 @@ from moorage.api.models.projects import (
     ProjectReq,
     ProjectSummary,
 )
+from moorage.api.models.quotas import ProjectSummaryQuota
 from moorage.api.operations import Created, Page, operation
 from moorage.api.params import ListQuery, Params, resource_id, storable_id
 from moorage.auth import rbac
+from moorage.core import quotas
 from moorage.meta import projects as meta
+from moorage.meta.quotas import UNLIMITED
 
 PROJECT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 CVE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,255}$")
@@ -151,6 +154,18 @@ def _allowlist(req: ProjectReq) -> tuple[list[str], int | None] | None:
     return items, given.expires_at
 
 
+def _storage_limit(call: Call, req: ProjectReq, current: int = UNLIMITED) -> int | None:
+    """The storage limit a request sets (bytes, -1 none), or None when it sets none. Only those who may change
+    quotas change one; anyone may repeat the current one (a new project's is "no limit"), as clients send the
+    whole project back."""
+    if req.storage_limit is None:
+        return None
+    limit = quotas.storage_limit(req.storage_limit)
+    call.require(limit == current or rbac.allowed_system(call.subject, "quota", "update"),
+                 "change a project's storage limit (only a system administrator may)")
+    return limit
+
+
 async def visible_projects(call: Call) -> list[meta.Project]:
     projects = await call.query(call.auth.projects.list)
     return [p for p in projects if can(call, p, "project", "read")]
@@ -165,6 +180,14 @@ async def record(call: Call, resource: str, resource_type: str, operation_name: 
 @operation("GET", "/projects", "List projects", "project", public=True)
 async def listProjects(call: Call, query: ProjectListQuery) -> Page[Project]:
     counts = await call.query(call.auth.projects.repo_counts)
+    if not query.q and not query.sort:
+        # The usual listing: filtered and paged before rendering, so 1,000 projects render one page of them.
+        chosen = [p for p in sorted(await visible_projects(call), key=lambda p: p.name)
+                  if (not query.name or query.name.lower() in p.name)
+                  and (query.public is None or p.public == query.public)
+                  and (not query.owner or p.owner_name == query.owner)]
+        page = page_of(chosen, query)
+        return Page([render(p, call.subject, counts.get(p.name, 0)) for p in page.items], page.total)
     # By name unless sorted otherwise, as Harbor lists projects.
     items = [render(p, call.subject, counts.get(p.name, 0))
              for p in sorted(await visible_projects(call), key=lambda p: p.name)]
@@ -202,8 +225,10 @@ async def createProject(call: Call, headers: CreateProjectHeaders, body: Project
         raise BadRequest("proxy-cache projects (registry_id) are not supported by this registry")
     public, metadata = _metadata(body)
     allowlist = _allowlist(body)
+    limit = _storage_limit(call, body)
     owner = call.subject.id if call.subject.kind == "user" and call.subject.id is not None else 1
-    project_id = await call.run(call.auth.projects.create, name, owner, public, metadata, allowlist)
+    project_id = await call.run(call.auth.projects.create, name, owner, public, metadata, allowlist,
+                                UNLIMITED if limit is None else limit)
     if project_id is None:
         raise Conflict(f"project {name} already exists")
     await record(call, name, "project", "create", name)
@@ -223,7 +248,11 @@ async def updateProject(call: Call, path: ProjectPath, headers: ProjectNameHeade
     if body.project_name and body.project_name != project.name:
         raise BadRequest("a project cannot be renamed")
     public, metadata = _metadata(body, metadata_of(project))
+    quota = await call.query(call.auth.projects.quotas.of_project, project.id)
+    limit = _storage_limit(call, body, quota.hard if quota is not None else UNLIMITED)
     await call.run(call.auth.projects.update, project, public, metadata, _allowlist(body))
+    if limit is not None:
+        await call.run(call.auth.projects.quotas.set_project_hard, project.id, limit)
 
 
 @operation("DELETE", "/projects/{project_name_or_id}", "Delete an empty project", "project", errors=(412,))
@@ -251,4 +280,8 @@ async def getProjectSummary(call: Call, path: ProjectPath, headers: ProjectNameH
         for role_id, key in ((1, "project_admin_count"), (4, "maintainer_count"), (2, "developer_count"),
                              (3, "guest_count"), (5, "limited_guest_count")):
             setattr(summary, key, sum(1 for m in members if m.role_id == role_id))
+    if can(call, project, "quota", "read"):
+        quota = await call.query(call.auth.projects.quotas.of_project, project.id)
+        if quota is not None:
+            summary.quota = ProjectSummaryQuota(hard={"storage": quota.hard}, used={"storage": quota.used})
     return summary

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from starlette.responses import PlainTextResponse
 
 import moorage
-from moorage.api.base import BadRequest, Call, Forbidden, iso
+from moorage.api.base import BadRequest, Call, Forbidden, NotFound, iso
 from moorage.api.listing import Filter, parse_q, parse_sort
 from moorage.api.models.system import (
     AuditLog,
@@ -143,7 +144,8 @@ async def getSystemInfo(call: Call) -> GeneralInfo:
     info = GeneralInfo(auth_mode="db_auth", primary_auth_mode=False, self_registration=False,
                        harbor_version=f"moorage-{moorage.__version__}", current_time=iso(time.time()),
                        banner_message="", read_only=False,
-                       project_creation_restriction=settings.project_creation_restriction, has_ca_root=False,
+                       project_creation_restriction=settings.project_creation_restriction,
+                       has_ca_root=_ca_file(call) is not None,
                        notification_enable=False)
     if not call.subject.anonymous:
         host = call.request.headers.get("host", settings.listen)
@@ -151,6 +153,30 @@ async def getSystemInfo(call: Call) -> GeneralInfo:
         info.external_url = settings.public_url or f"{call.request.url.scheme}://{host}"
         info.registry_storage_provider_name = "filesystem"
     return info
+
+
+def _ca_file(call: Call) -> Path | None:
+    """The CA nodes must trust: moorage's own, when it serves HTTPS with it (not behind --plain-http)."""
+    # Imported here: moorage.tls.certs loads the cryptography library, which a registry without
+    # authentication never needs otherwise (tests/auth/test_crypto_loading.py).
+    from moorage.tls.certs import server_paths
+
+    settings = call.auth.settings
+    ca = server_paths(settings.data_dir).ca
+    return ca if not settings.plain_http and ca.is_file() else None
+
+
+@operation("GET", "/systeminfo/getcert", "The registry's root CA certificate (PEM), for nodes to trust", "systeminfo",
+           public=True, errors=(404,))
+async def getCert(call: Call) -> PlainTextResponse:
+    # Public as in Harbor: a CA is not a secret, and a node fetches it before it can log in
+    # (`moorage node-config --ca-fingerprint` pins what it gets).
+    ca = _ca_file(call)
+    if ca is None:
+        raise NotFound("this registry has no CA to hand out: it serves plain HTTP, or TLS is terminated in front of "
+                       "it with another certificate")
+    pem = await call.run(ca.read_text)
+    return PlainTextResponse(pem, headers={"Content-Disposition": 'attachment; filename="ca.crt"'})
 
 
 @operation("GET", "/health", "Health of the components", "health", public=True)

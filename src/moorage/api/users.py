@@ -129,7 +129,8 @@ async def updateUserProfile(call: Call, path: UserPath, body: UserProfile) -> No
     values: dict[str, Any] = {}
     if body.email is not None:
         _check_email(body.email)
-        if body.email and await call.query(call.auth.identity.email_taken, body.email, user.id):
+        taken: bool = bool(body.email) and await call.query(call.auth.identity.email_taken, body.email, user.id)
+        if taken:
             raise Conflict(f"email {body.email} is already taken")
         values["email"] = body.email
     if body.realname is not None:

@@ -8,6 +8,7 @@ import time
 
 from moorage.core.events import Event
 from moorage.meta.audit import AuditModel, AuditRecord
+from moorage.meta.outbox import OutboxEvent, pulled
 from moorage.meta.registry import PullTally
 from moorage.meta.store import MetaStore
 
@@ -38,10 +39,18 @@ def tally_pulls(events: list[Event], when: float) -> PullTally:
     return tally
 
 
+def pull_events(events: list[Event], when: float) -> list[OutboxEvent]:
+    """The batch's manifest GETs as PULL_ARTIFACT events, recorded with the batch (a webhook per pull)."""
+    return [pulled(e.repository, e.digest, None if _is_digest(e.reference) else e.reference, e.operator, when)
+            for e in events if e.action == "pull" and e.resource_type == "manifest" and e.digest]
+
+
 class AuditSink:
     def __init__(self, store: MetaStore, audit: AuditModel) -> None:
         self.store = store
         self.audit = audit
 
     async def write(self, events: list[Event]) -> None:
-        await self.store.run(self.audit.record_many, [_record(e) for e in events], tally_pulls(events, time.time()))
+        now = time.time()
+        await self.store.run(self.audit.record_many, [_record(e) for e in events], tally_pulls(events, now),
+                             pull_events(events, now))

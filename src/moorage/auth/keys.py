@@ -4,7 +4,8 @@ The key is created once (before workers fork, and again atomically if a store so
 every worker and replica signs and verifies with the same key. Its private half is sealed with the
 server's secret key (``moorage.auth.sealing``), which the database never holds. Verification finds the
 public key by the token's ``kid`` in a per-process cache: a pull never touches the database to check
-its token.
+its token. Adding or burning a key is announced (``moorage.meta.changes``): every process forgets the keys
+it holds, so a burned key verifies nothing anywhere once its deletion commits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from typing import Any
 
 from moorage.auth.sealing import Sealer
+from moorage.meta.changes import SIGNING_KEYS
 from moorage.meta.identity import IdentityModel, SigningKey
 
 ALGORITHM = "ES256"
@@ -55,6 +57,16 @@ class KeyRing:
         self._lock = threading.Lock()
         self._signing: tuple[str, Any] | None = None
         self._public: dict[str, Any] = {}
+        self._version: int | None = None
+
+    def version(self) -> int:
+        """The signing keys' version (``moorage.meta.changes``); keys held under an older one are forgotten.
+        Caches built on the keys (verified tokens) check it too."""
+        version = self.identity.store.changes.version(SIGNING_KEYS)
+        if version != self._version:
+            with self._lock:
+                self._signing, self._public, self._version = None, {}, version
+        return version
 
     def ensure(self) -> tuple[str, int]:
         """Make sure the store holds a sealed signing key that opens with this secret key; returns its kid and
@@ -66,6 +78,7 @@ class KeyRing:
         return self.signing_key()[0], len(burned)
 
     def signing_key(self) -> tuple[str, Any]:
+        self.version()
         if self._signing is None:
             with self._lock:
                 if self._signing is None:
@@ -80,6 +93,7 @@ class KeyRing:
 
     def public_key(self, kid: str) -> Any | None:
         """The public key for ``kid`` (cached; a miss reads the store once), or None for an unknown kid."""
+        self.version()
         key = self._public.get(kid)
         if key is None:
             found = self.identity.public_key(kid)

@@ -31,16 +31,18 @@ class IssuedToken:
 
 
 class TokenCodec:
-    #: Verified tokens remembered per process. A token is immutable and only its expiry changes its
-    #: verdict, so a hit needs no signature check: clients reuse one token for hundreds of requests,
-    #: and an ECDSA verification costs more than the whole rest of a manifest GET.
+    #: Verified tokens remembered per process. A token is immutable and only its expiry, or its key being
+    #: burned (the signing keys' version moves), changes its verdict, so a hit needs no signature check:
+    #: clients reuse one token for hundreds of requests, and an ECDSA verification costs more than the whole
+    #: rest of a manifest GET.
     CACHE_SIZE = 4096
 
     def __init__(self, keys: KeyRing, issuer: str, service: str) -> None:
         self.keys = keys
         self.issuer = issuer
         self.service = service
-        self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        #: (token, audience) -> (claims, the signing keys' version they were verified under)
+        self._verified: OrderedDict[tuple[str, str], tuple[dict[str, Any], int]] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> str:
         import jwt  # on first use, as cryptography in moorage.auth.keys
@@ -58,13 +60,15 @@ class TokenCodec:
 
     def verify(self, token: str, audience: str | None = None) -> dict[str, Any]:
         key = (token, audience or self.service)
-        claims = self._verified.get(key)
-        if claims is not None:
-            if claims["exp"] + LEEWAY_SECONDS > time.time():
+        version = self.keys.version()
+        known = self._verified.get(key)
+        if known is not None:
+            claims, verified_under = known
+            if verified_under == version and claims["exp"] + LEEWAY_SECONDS > time.time():
                 return claims
-            del self._verified[key]
+            self._verified.pop(key, None)
         claims = self._verify(token, audience)
-        self._verified[key] = claims
+        self._verified[key] = (claims, version)
         if len(self._verified) > self.CACHE_SIZE:
             self._verified.popitem(last=False)
         return claims

@@ -50,7 +50,14 @@ def _print_report(report: DoctorReport, console: Console) -> None:
         console.print(f"  [yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     finding = report.finding
     if finding is None:
-        console.print("\n[bold green]All checks passed:[/bold green] this node can pull the image.")
+        skipped = [f"{number}. {title}" for number, (step_id, title) in enumerate(STEPS, 1)
+                   if done.get(step_id) is None or done[step_id].status != "pass"]
+        if skipped:
+            # Honest wording: a skipped check is not a passed one.
+            console.print(f"\n[bold green]No problem found:[/bold green] this node can pull the image "
+                          f"(not checked: {escape('; '.join(skipped))}).", soft_wrap=True)
+        else:
+            console.print("\n[bold green]All checks passed:[/bold green] this node can pull the image.")
         return
     parts: list[Text] = [Text.from_markup(f"[bold]{_markup(finding.summary)}[/bold]"), Text(""),
                          Text.from_markup(f"[dim]Why:[/dim] {_markup(finding.why)}"), Text(""),

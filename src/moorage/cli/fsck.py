@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from moorage.cli.store import open_existing_store
 from moorage.core.fsck import ORPHAN_GRACE_SECONDS, FsckReport, Problem, run_fsck
-from moorage.settings import load_settings
+from moorage.settings import SettingsError, load_settings
 
 
 def _size(n: int) -> str:
@@ -38,7 +38,8 @@ def _print_report(report: FsckReport, console: Console) -> None:
     console.print(f"[bold]moorage fsck[/bold] {escape(report.data_dir)}  [dim]metadata {report.database}"
                   f"{', repairing' if report.repair else ''}[/dim]", soft_wrap=True, highlight=False)
     console.print(f"  checked {checked.blobs} blob(s) ({_size(checked.blob_bytes)}), {checked.blob_files} file(s) in "
-                  f"the blob store, {checked.manifests} manifest(s), {checked.upload_sessions} upload session(s)",
+                  f"the blob store, {checked.manifests} manifest(s), {checked.upload_sessions} upload session(s), "
+                  f"{checked.project_quotas} project quota(s)",
                   soft_wrap=True, highlight=False)
     for problem in report.problems:
         console.print(f"  {_mark(problem)} [bold]{problem.kind}[/bold]  {escape(problem.message)}", soft_wrap=True,
@@ -83,6 +84,11 @@ def fsck_command(
     2 the settings lead to no store, or it cannot be read.
     """
     settings = load_settings(data_dir=data_dir, config=config)
+    if settings.storage_backend != "filesystem":
+        # It reads <data-dir>/blobs: on object storage it would find every blob missing, and --repair would drop
+        # every record.
+        raise SettingsError("storage_backend: moorage fsck checks blobs on the filesystem store only; the blobs of "
+                            "this registry are in object storage (storage_backend = s3)")
     store = open_existing_store(settings)
     try:
         if as_json:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from moorage.blobs.filesystem import FilesystemDriver
+from moorage.blobs.factory import build_driver
 from moorage.cli.store import NEEDED_TABLES, open_existing_store
 from moorage.core.gc import GarbageCollector
 from moorage.meta.gc import GCModel
@@ -35,7 +35,7 @@ def gc(
     store = open_existing_store(settings, NEEDED_TABLES | {"gc_runs", "blob_tombstones"})
     console = Console(stderr=True)
     try:
-        collector = GarbageCollector(GCModel(store), FilesystemDriver(settings.data_dir), settings.gc_grace_minutes)
+        collector = GarbageCollector(GCModel(store), build_driver(settings), settings.gc_grace_minutes)
         with Progress(TextColumn("deleting blobs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True, disable=as_json or dry_run) as bar:
             task = bar.add_task("gc", total=None)

@@ -34,10 +34,12 @@ COMMAND_MODULES = [
     "moorage.cli.doctor",
     "moorage.cli.fsck",
     "moorage.cli.gc",
+    "moorage.cli.migrate_storage",
     "moorage.cli.init",
     "moorage.cli.tls",
     "moorage.cli.node_config",
     "moorage.cli.admin",
+    "moorage.cli.webhook",
 ]
 
 for _name in COMMAND_MODULES:

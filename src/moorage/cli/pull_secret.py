@@ -75,7 +75,10 @@ def pull_secret_command(
     project: Annotated[str, typer.Argument(help="Harbor project whose images the pods pull.")],
     name: Annotated[str | None, typer.Option("--name", help="Secret name (default: moorage-PROJECT).")] = None,
     robot: Annotated[str | None, typer.Option("--robot", help="Robot name inside the project (default: "
-                                              "pull-SECRETNAME). An existing robot is reused.")] = None,
+                                              "pull-SECRETNAME). An existing robot is reused with the secret a "
+                                              "Secret already holds; where none can be read, the namespace gets "
+                                              "a robot of its own (ROBOT-NAMESPACE): a secret in use is never "
+                                              "refreshed without --rotate.")] = None,
     duration: Annotated[int | None, typer.Option("--duration", help="Robot lifetime in days, -1 = never expires "
                                                  "(default: the server's, 30 days in Harbor).")] = None,
     registry: Annotated[str | None, typer.Option("--registry", help="HOST:PORT exactly as images name the "
@@ -92,7 +95,8 @@ def pull_secret_command(
     context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (default: current).",
                                                 rich_help_panel=KUBE)] = None,
     rotate: Annotated[bool, typer.Option("--rotate", help="Refresh the robot's secret and update every Secret "
-                                         "moorage wrote for it (through the kubeconfig).")] = False,
+                                         "moorage wrote for it (through the kubeconfig), naming each; the one "
+                                         "way to change a secret everywhere at once.")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="yaml or json (default: yaml; with --apply "
                                                "or --rotate nothing is printed unless asked).")] = None,
     server: ServerOpt = None, username: UsernameOpt = None, password_stdin: PasswordStdinOpt = False,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import anyio.to_thread
+
 from moorage.blobs.driver import BlobDriver
 from moorage.core.errors import BlobUnknown
 from moorage.core.reference import Digest
@@ -48,7 +50,8 @@ class BlobService:
         if found is None:
             return await self.locate(repo, digest)
         size, leased_until = found
-        if self.driver.stat(text) is None:
+        stat = self.driver.stat
+        if (await anyio.to_thread.run_sync(stat, text) if self.driver.remote else stat(text)) is None:
             # Recorded but not (yet, or no longer) in the store: the client must send it.
             raise unknown(repo, text)
         if leased_until < time.time() + self.model.lease_seconds / 2:

@@ -116,6 +116,20 @@ class Denied(DomainError):
     default_message = "requested access to the resource is denied"
 
 
+class TagImmutable(Denied):
+    """A tag an enabled immutable rule of its project protects: it cannot be moved to other content or deleted.
+    ``detail`` names the tag and the rule."""
+
+    default_message = "the tag is immutable"
+
+
+class QuotaExceeded(Denied):
+    """The push would take its project past its storage limit; ``detail`` has the numbers in bytes (adding,
+    used, limit) and the project."""
+
+    default_message = "the project's storage quota would be exceeded"
+
+
 class Throttled(DomainError):
     default_message = "too many requests"
 
@@ -133,3 +147,8 @@ class StorageFull(DomainError):
 class Unavailable(DomainError):
     default_message = ("the registry cannot reach its metadata database right now; retry shortly (the registry's "
                        "log names the cause)")
+
+
+class BlobStoreUnavailable(Unavailable):
+    default_message = ("the registry cannot reach its blob store (object storage) right now; retry shortly (the "
+                       "registry's log names the cause)")

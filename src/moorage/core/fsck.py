@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from moorage.meta.quotas import QuotaModel
 from moorage.meta.schema import blobs, manifest_references, manifests, repositories, repository_blobs, tags, uploads
 from moorage.meta.store import MetaStore
 
@@ -62,6 +63,7 @@ class Kind(StrEnum):
     BROKEN_IMAGE = "broken_image"
     ORPHAN_UPLOAD = "orphan_upload"
     UPLOAD_FILE_MISSING = "upload_file_missing"
+    QUOTA_DRIFT = "quota_drift"
 
 
 @dataclass
@@ -96,6 +98,7 @@ class Counts:
     manifests: int = 0
     upload_sessions: int = 0
     upload_files: int = 0
+    project_quotas: int = 0
 
 
 @dataclass
@@ -311,6 +314,7 @@ class _Fsck:
         self.progress = progress
         self.now = now
         self.report = FsckReport(str(data_dir), backend, repair)
+        self.quotas = QuotaModel(store)
         self.bad_blobs: dict[str, _BadBlob] = {}
         self.orphans: list[tuple[_File, Problem]] = []
         self.bad_manifests: dict[int, _BadManifest] = {}
@@ -341,6 +345,8 @@ class _Fsck:
         self._check_uploads(snapshot, upload_files)
         if self.repair:
             self._repair(snapshot)
+        # After the repairs, which may delete manifests and blob records: the usage counts what they leave.
+        self._check_quotas()
         return self.report
 
     def add(self, problem: Problem) -> Problem:
@@ -559,6 +565,21 @@ class _Fsck:
                                  action="left alone: the client has to start that upload again; the server "
                                         "purges the session when it expires"))
 
+    # -- 6. every project's usage: what its references add up to ----------------------------------------
+    def _check_quotas(self) -> None:
+        self.report.checked.project_quotas = len(self.quotas.all())
+        for drift in self.quotas.drift(repair=self.repair):
+            off = drift.recorded - drift.actual
+            problem = self.add(Problem(
+                Kind.QUOTA_DRIFT,
+                f"project {drift.project}: usage recorded as {drift.recorded} bytes, but its manifests and the "
+                f"blobs they reference add up to {drift.actual} bytes ({off:+d}; "
+                f"{_plural(drift.digests, 'digest')} counted wrong)",
+                action="--repair recounts the project's usage from its references"))
+            if self.repair:
+                problem.repaired = True
+                problem.action = f"repaired: usage recounted from its references ({drift.actual} bytes)"
+
     # -- repairs ---------------------------------------------------------------------------------------
     def _repair(self, snapshot: _Snapshot) -> None:
         quarantine = _Quarantine(self.data_dir)
@@ -630,6 +651,7 @@ class _Fsck:
         written: Path | None = None
         try:
             with self.store.write() as conn:
+                account = self.quotas.hold(conn, manifest.repository)
                 row = conn.execute(sa.select(manifests.c.content).where(manifests.c.id == manifest.id)).first()
                 if row is None:
                     problem.action = "nothing done: the manifest was deleted while fsck ran"
@@ -641,7 +663,8 @@ class _Fsck:
                     problem.action = "nothing done: the manifest was pushed again while fsck ran and is intact"
                     return
                 written = quarantine.write(content, "manifests", name)
-                # Its tags and references go with it (ON DELETE CASCADE).
+                # Its tags and references go with it (ON DELETE CASCADE), and out of its project's usage.
+                self.quotas.release(conn, account, manifests.c.id == manifest.id)
                 conn.execute(manifests.delete().where(manifests.c.id == manifest.id))
         except BaseException:
             if written is not None:

@@ -153,6 +153,8 @@ class GarbageCollector:
         self.model = model
         self.driver = driver
         self.grace_minutes = grace_minutes
+        #: Told of every finished run (the server's metrics).
+        self.observe: Callable[[Outcome], None] | None = None
 
     def start(self, *, dry_run: bool, delete_untagged: bool, trigger: str = "Manual") -> int:
         """Record a run as started; ``collect`` it next."""
@@ -192,6 +194,8 @@ class GarbageCollector:
             raise
         self.model.finish_run(run_id, outcome.status, outcome.blobs, outcome.manifests, outcome.bytes,
                               "\n".join(lines) + "\n")
+        if self.observe is not None:
+            self.observe(outcome)
         return outcome
 
     def _collect(self, run_id: int, dry_run: bool, delete_untagged: bool, lines: list[str],
@@ -244,8 +248,8 @@ class GarbageCollector:
         return Outcome(run_id, False, manifests, deleted, freed, "Success", lines, marked - started, swept)
 
     def _remove(self, digests: list[str]) -> None:
-        for digest in digests:
-            self.driver.delete(digest)
+        # One request per thousand keys on object storage (DeleteObjects); one unlink each on a filesystem.
+        self.driver.delete_many(digests)
         if digests:
             self.model.clear_tombstones(digests)
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from moorage.core import jsondepth
+from moorage.core import jsondepth, quotas
 from moorage.core.errors import (
     ChildManifestsUnknown,
     DigestInvalid,
@@ -17,6 +17,7 @@ from moorage.core.errors import (
     NameUnknown,
     ReferencesUnknown,
 )
+from moorage.core.immutability import ImmutabilityGuard, refusal
 from moorage.core.mediatypes import (
     DOCKER_SCHEMA1,
     FOREIGN_LAYER_PREFIXES,
@@ -28,7 +29,9 @@ from moorage.core.mediatypes import (
     OCI_MANIFEST,
 )
 from moorage.core.reference import Digest, is_media_type, parse_digest
-from moorage.meta.registry import MissingReferences, NewManifest, Referrer, RegistryModel, StoredManifest
+from moorage.meta import outbox
+from moorage.meta.quotas import OverQuota
+from moorage.meta.registry import MissingReferences, NewManifest, Referrer, RegistryModel, StoredManifest, TagTaken
 from moorage.meta.store import MetaStore
 
 
@@ -157,9 +160,11 @@ class Pushed:
 
 
 class ManifestService:
-    def __init__(self, store: MetaStore, model: RegistryModel) -> None:
+    def __init__(self, store: MetaStore, model: RegistryModel, immutability: ImmutabilityGuard | None = None) -> None:
         self.store = store
         self.model = model
+        #: Refuses to move or delete a tag an immutable tag rule holds (every client's push and delete come here).
+        self.immutability = immutability
 
     async def get(self, repo: str, tag: str | None, digest: Digest | None) -> StoredManifest:
         """The manifest a tag or a digest names in ``repo``."""
@@ -174,20 +179,24 @@ class ManifestService:
         return manifest
 
     async def put(self, repo: str, body: bytes, content_type: str | None, tags: list[str],
-                  expected: Digest | None = None) -> Pushed:
+                  expected: Digest | None = None, operator: str | None = None) -> Pushed:
         """Store ``body`` (pushed by digest ``expected``, or under ``tags``) once everything it references is
-        in ``repo``; nothing is stored when anything is wrong."""
+        in ``repo``; nothing is stored when anything is wrong. With an ``operator`` (who pushed), the push's
+        events are recorded with it."""
         algorithm = expected.algorithm if expected else "sha256"
         digest = Digest(algorithm, hashlib.new(algorithm, body).hexdigest())
         if expected is not None and digest != expected:
             raise DigestInvalid(f"the manifest's content has digest {digest}, not {expected} as the URL says",
                                 detail={"expected": str(expected), "actual": str(digest)})
         parsed = parse_manifest(body, content_type)
+        held = await self.immutability.check_push(repo, tags, str(digest)) if self.immutability is not None else {}
         try:
             await self.store.run(self.model.put_manifest, repo, NewManifest(
                 digest=str(digest), media_type=parsed.media_type, artifact_type=parsed.artifact_type,
                 subject=parsed.subject, annotations=parsed.annotations, content=body,
-                blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags)
+                blob_refs=parsed.blob_refs, manifest_refs=parsed.manifest_refs), tags, operator, list(held))
+        except TagTaken as taken:  # a concurrent first push of the immutable tag won
+            raise refusal(held[taken.tag], repo, taken.tag, f"push other content as {repo}:{taken.tag}") from None
         except MissingReferences as missing:
             if missing.blobs:
                 raise ReferencesUnknown(f"the manifest references blob(s) not in repository {repo}: "
@@ -196,16 +205,24 @@ class ManifestService:
             raise ChildManifestsUnknown(f"the index references manifest(s) not in repository {repo}: "
                                         + ", ".join(sorted(missing.manifests)) + "; push them first",
                                         detail={"digests": sorted(missing.manifests)}) from None
+        except OverQuota as over:
+            if operator is not None:
+                # The refused push rolled back, events and all: the refusal is an event of its own.
+                await self.store.run(outbox.record_alone, self.store, [outbox.quota_exceeded(
+                    repo, str(digest), operator, over.adding, over.used, over.hard)])
+            raise quotas.refused(over) from None
         return Pushed(str(digest), parsed.subject)
 
-    async def delete(self, repo: str, tag: str | None, digest: Digest | None) -> None:
-        """Delete a tag, or a manifest with every tag on it."""
+    async def delete(self, repo: str, tag: str | None, digest: Digest | None, operator: str | None = None) -> None:
+        """Delete a tag, or a manifest with every tag on it (events recorded with it when ``operator`` is given)."""
         if not await self.store.query(self.model.repository_exists, repo):
             raise NameUnknown(f"repository {repo} does not exist", detail={"name": repo})
+        if self.immutability is not None:
+            await self.immutability.check_delete(repo, tag, None if digest is None else str(digest))
         if tag is not None:
-            deleted = await self.store.run(self.model.delete_tag, repo, tag)
+            deleted = await self.store.run(self.model.delete_tag, repo, tag, operator)
         else:
-            deleted = await self.store.run(self.model.delete_manifest, repo, str(digest))
+            deleted = await self.store.run(self.model.delete_manifest, repo, str(digest), operator)
         if not deleted:
             reference = tag if tag is not None else str(digest)
             raise ManifestUnknown(f"{reference} is not in repository {repo}",

@@ -16,16 +16,16 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio.to_thread
 
-from moorage.blobs.driver import BlobDriver
+from moorage.blobs.driver import BlobDriver, UploadWriter
 from moorage.core import heap, sha256state
-from moorage.core.errors import DigestInvalid, Throttled, UploadInvalid, UploadOutOfOrder, UploadUnknown
+from moorage.core.errors import DigestInvalid, DomainError, Throttled, UploadInvalid, UploadOutOfOrder, UploadUnknown
 from moorage.core.reference import Digest
 from moorage.meta.registry import RegistryModel, Upload
 from moorage.meta.store import MetaStore
@@ -62,7 +62,7 @@ class UploadLimits:
         return self.ttl_hours * 3600
 
 
-def _write_all(fh: BinaryIO, batch: list[bytes]) -> None:
+def _write_all(fh: UploadWriter, batch: list[bytes]) -> None:
     for chunk in batch:
         fh.write(chunk)
 
@@ -84,11 +84,15 @@ async def _settle(futures: list[Future[None]]) -> None:
 
 class UploadService:
     def __init__(self, store: MetaStore, model: RegistryModel, driver: BlobDriver,
-                 limits: UploadLimits | None = None) -> None:
+                 limits: UploadLimits | None = None,
+                 admit: Callable[[str, str, int], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.model = model
         self.driver = driver
         self.limits = limits or UploadLimits()
+        #: Asked (repository, digest, size) before a verified blob is committed; raises to refuse it (the
+        #: project's quota, ``moorage.core.quotas``).
+        self.admit = admit
         # One thread per stage is enough for one upload; more let concurrent uploads proceed together.
         self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-write")
         self._hasher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="moorage-hash")
@@ -131,10 +135,10 @@ class UploadService:
             f"open uploads, or wait for them to expire after {limits.ttl_hours:g} h untouched",
             detail={"limit": setting, "max": most, "expires_after_hours": limits.ttl_hours})
 
-    def _rehash(self, upload_id: str, offset: int, algorithm: str = "sha256") -> Any:
+    def _rehash(self, upload_id: str, offset: int, algorithm: str = "sha256", state: bytes | None = None) -> Any:
         hasher = sha256state.new() if algorithm == "sha256" else hashlib.new(algorithm)
         remaining = offset
-        with self.driver.read_upload(upload_id) as fh:
+        with self.driver.read_upload(upload_id, state) as fh:
             while remaining > 0:
                 chunk = fh.read(min(_READ_SIZE, remaining))
                 if not chunk:
@@ -150,7 +154,8 @@ class UploadService:
         if hasher is None:
             log.info("upload %s has no saved hash state here; hashing its first %d bytes once",
                      upload.id, upload.offset)
-            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset)
+            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset, "sha256",
+                                                     upload.store_state)
         return hasher
 
     async def receive(self, upload: Upload, body: AsyncIterator[bytes], start: int | None,
@@ -173,11 +178,12 @@ class UploadService:
                     f"chunk starts at byte {start} but the upload holds {current.offset} bytes; "
                     f"send the next chunk from byte {current.offset}", detail=_position(current, current.offset))
             hasher = await self._hasher_for(current)
-            written = await self._write(current.id, current.offset, body, hasher)
+            written, store_state = await self._write(current.id, current.offset, body, hasher, current.store_state)
             advanced = Upload(current.id, current.repository, current.offset + written,
-                              sha256state.state_of(hasher) if written else current.hash_state)
+                              sha256state.state_of(hasher) if written else current.hash_state,
+                              store_state if written else current.store_state)
             if written and not await self.store.run(self.model.advance_upload, current.id, current.offset,
-                                                    advanced.offset, advanced.hash_state):
+                                                    advanced.offset, advanced.hash_state, advanced.store_state):
                 raise UploadOutOfOrder("another request wrote to this upload at the same time; "
                                        "GET the upload URL for its current offset", detail=_position(current, None))
             if digest is not None:
@@ -187,7 +193,7 @@ class UploadService:
     @contextlib.asynccontextmanager
     async def _exclusive(self, upload_id: str) -> AsyncIterator[None]:
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
-        while (release := self.driver.try_lock_upload(upload_id)) is None:
+        while (release := await self._io(self.driver.try_lock_upload, upload_id)) is None:
             if time.monotonic() > deadline:
                 raise UploadInvalid("another request is still writing to this upload; "
                                         "GET the upload URL for its offset and retry")
@@ -195,17 +201,26 @@ class UploadService:
         try:
             yield
         finally:
-            release()
+            await self._io(release)
 
-    async def _write(self, upload_id: str, offset: int, body: AsyncIterator[bytes], hasher: Any) -> int:
-        """Stream ``body`` to the upload file while hashing it.
+    async def _io(self, call: Callable[..., Any], *args: Any) -> Any:
+        """``call`` on the loop for a local store (its writes are the hot path and do not stall it), on a
+        thread for a remote one (every call waits on the network)."""
+        if self.driver.remote:
+            return await anyio.to_thread.run_sync(call, *args)
+        return call(*args)
+
+    async def _write(self, upload_id: str, offset: int, body: AsyncIterator[bytes], hasher: Any,
+                     state: bytes | None = None) -> tuple[int, bytes | None]:
+        """Stream ``body`` to the upload file while hashing it; returns the bytes written and the store's
+        state of the upload after them.
 
         The network chunks are gathered into batches; while the loop receives the next batch, one
         thread writes the previous one and another hashes it (both release the GIL), so receiving,
         writing and hashing run side by side instead of one after another on the loop.
         """
         written = 0
-        fh = self.driver.open_upload(upload_id, offset)
+        fh = await self._io(self.driver.open_upload, upload_id, offset, state)
         batch: list[bytes] = []
         batched = 0
         in_flight: list[Future[None]] = []
@@ -224,7 +239,7 @@ class UploadService:
                     batch, batched = [], 0
             await _settle(in_flight)
             if batch:
-                _write_all(fh, batch)
+                await self._io(_write_all, fh, batch)
                 _hash_all(hasher, batch)
                 written += batched
             completed = True
@@ -244,23 +259,31 @@ class UploadService:
                 # likely reason the chunk failed.
                 with contextlib.suppress(OSError):
                     fh.truncate(offset)
-            fh.close()
-        return written
+            # A remote store puts what is left of the chunk (a part, or the tail) now.
+            await self._io(fh.close)
+        return written, fh.state
 
     async def finish(self, upload: Upload, expected: Digest, hasher: Any) -> int:
         """Verify the whole upload against ``expected`` (``hasher``: its running SHA-256), commit it and
         link it; returns its size."""
         if expected.algorithm != "sha256":
             # Only sha256 runs while streaming; other algorithms are checked once, at the end.
-            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset, expected.algorithm)
+            hasher = await anyio.to_thread.run_sync(self._rehash, upload.id, upload.offset, expected.algorithm,
+                                                     upload.store_state)
         actual = f"{expected.algorithm}:{hasher.hexdigest()}"
         if actual != str(expected):
             await self._discard(upload.id)
             raise DigestInvalid(f"the uploaded content has digest {actual}, not {expected}; "
                                 "the upload was discarded, push the blob again",
                                 detail={"expected": str(expected), "actual": actual})
+        if self.admit is not None:
+            try:
+                await self.admit(upload.repository, str(expected), upload.offset)
+            except DomainError:
+                await self._discard(upload.id)  # a refused push keeps nothing
+                raise
         await self._publish(upload, str(expected))
-        await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id)
+        await anyio.to_thread.run_sync(self.driver.discard_upload, upload.id, upload.store_state)
         await self.store.run(self.model.delete_upload, upload.id)
         if upload.offset >= _RELEASE_AFTER_BYTES:
             await anyio.to_thread.run_sync(heap.release_free_memory)
@@ -271,7 +294,8 @@ class UploadService:
         deleting an old, unreferenced copy of the same digest at that moment (its tombstone says so): then
         wait until it is done and publish again, so the deletion never takes this upload's content. Once the
         link exists nothing can take it."""
-        publish = functools.partial(anyio.to_thread.run_sync, self.driver.commit_upload, upload.id, digest)
+        publish = functools.partial(anyio.to_thread.run_sync, self.driver.commit_upload, upload.id, digest,
+                                    upload.store_state)
         await publish()
         deadline = time.monotonic() + _LOCK_WAIT_SECONDS
         collided = False
@@ -288,11 +312,11 @@ class UploadService:
         upload_id = self.new_id()
         hasher = sha256state.new()
         try:
-            written = await self._write(upload_id, 0, body, hasher)
+            written, state = await self._write(upload_id, 0, body, hasher)
         except BaseException:
-            self.driver.discard_upload(upload_id)
+            await self._io(self.driver.discard_upload, upload_id)
             raise
-        return await self.finish(Upload(upload_id, repo, written), expected, hasher)
+        return await self.finish(Upload(upload_id, repo, written, store_state=state), expected, hasher)
 
     async def cancel(self, upload_id: str) -> None:
         async with self._exclusive(upload_id):

@@ -4,11 +4,14 @@ A pull Secret made from a person's password breaks when the person leaves; one m
 base64 wrapping or a ``https://`` server key. This module makes a pull-only robot on the project and
 Secrets that carry it under the key nodes match (``host:port``, exactly as images name the registry).
 
-A robot's secret is shown once, at creation or refresh. Reusing an existing robot therefore means either
-reusing a credential already stored in one of the Secrets we wrote (when it still works) or refreshing
-the robot — and a refresh kills every copy of the old secret, so every Secret we wrote for that robot is
-updated too. Those Secrets are found by labels (:data:`MANAGED_BY` etc.) and by an annotation holding
-the exact robot name, because label values cannot carry ``$`` or ``+``.
+A robot's secret is shown once, at creation or refresh, and a refresh kills every copy of the old one:
+the Secret already serving another namespace would stop working (pods there go to ``ImagePullBackOff``).
+So a secret is never refreshed unless ``--rotate`` asks for it. Adding a namespace reuses a working copy
+of the robot's secret from a Secret moorage wrote earlier (read through the kubeconfig); when none can be
+read (no ``--apply``, or the Secrets are gone), the new namespace gets a robot of its own
+(``<robot>-<namespace>``) instead. ``--rotate`` refreshes the robot and rewrites every Secret moorage wrote
+for it, naming each. Those Secrets are found by labels (:data:`MANAGED_BY` etc.) and by an annotation
+holding the exact robot name, because label values cannot carry ``$`` or ``+``.
 
 The Harbor API and the cluster are behind two small interfaces (:class:`RobotAPI`, :class:`Cluster`) so
 the flow reads top to bottom in :func:`provision`.
@@ -276,7 +279,8 @@ def find_robot(api: RobotAPI, project_id: int, project: str, bare: str) -> dict[
 
 
 def provision(api: RobotAPI, cluster: Cluster | None, req: Request, verify: Verify, say: Say) -> Outcome:
-    """Make sure the robot exists, pick its credential, write/emit the Secrets, keep every copy current."""
+    """Make sure a robot exists for each target, pick its credential, write/emit the Secrets; never refresh a
+    secret in use unless ``req.rotate`` says so (then every copy moorage wrote is updated)."""
     project = api.get_project(req.project)
     project_id = int(project["project_id"])
     existing = find_robot(api, project_id, req.project, req.robot)
@@ -288,15 +292,24 @@ def provision(api: RobotAPI, cluster: Cluster | None, req: Request, verify: Veri
     targets: list[str | None] = list(req.namespaces) or (
         [cluster.default_namespace] if cluster is not None and req.apply else [None])
 
-    tracked: list[StoredSecret] = []
-    robot_name = str(existing["name"]) if existing else ""
-    if existing is not None and cluster is not None:
-        tracked = [s for s in cluster.find_managed(tracking_selector(req.project, robot_name),
-                                                   [t for t in targets if t])
-                   if s.annotations.get(ROBOT_ANNOTATION) == robot_name]
-
-    robot = _credential(api, existing, tracked, req, verify, say)
-    manifests = [managed_secret(req.secret_name, ns, req.registry, robot.credentials, req.project) for ns in targets]
+    tracked = _tracked(cluster, req.project, existing, targets)
+    shared: RobotCredential | None
+    if existing is None:
+        shared = _create(api, req, req.robot, say)
+    elif req.rotate:
+        shared = _refresh(api, existing, tracked, say)
+    else:
+        shared = _reuse(existing, tracked, verify, say)
+    if shared is not None:
+        chosen: dict[str | None, RobotCredential] = dict.fromkeys(targets, shared)
+    else:
+        assert existing is not None
+        say(f"robot {existing['name']}: exists, but no Secret moorage can read holds a working copy of its secret "
+            "(a robot's secret is shown only once). Refreshing it would break every Secret already holding it, so "
+            "each new Secret gets a robot of its own (refresh deliberately with --rotate)")
+        chosen = {t: _own_robot(api, cluster, req, project_id, t, verify, say) for t in targets}
+    manifests = [managed_secret(req.secret_name, ns, req.registry, chosen[ns].credentials, req.project)
+                 for ns in targets]
 
     if cluster is not None and req.apply:
         for manifest in manifests:
@@ -305,23 +318,96 @@ def provision(api: RobotAPI, cluster: Cluster | None, req: Request, verify: Veri
             for sa in req.service_accounts:
                 say(f"serviceaccount {ns}/{sa}: {cluster.add_image_pull_secret(ns, sa, name)}")
 
-    if robot.how == "refreshed":
+    if shared is not None and shared.how == "refreshed":
         written = {(m["metadata"].get("namespace"), m["metadata"]["name"]) for m in manifests} if req.apply else set()
-        stale = [s for s in tracked if (s.namespace, s.name) not in written]
-        if cluster is None:
-            say("warning: the robot's old secret no longer works; Secrets already holding it must be rewritten: "
-                "apply the output in their namespaces, or let moorage find and update them through your kubeconfig: "
-                f"moorage pull-secret {req.project} --robot {req.robot} --rotate")
-        for stored in stale:
-            payload = payload_of(stored.data)
-            if payload is None:
-                continue
-            data = {**stored.data, DOCKERCONFIGJSON_KEY: base64.b64encode(
-                rotated_payload(payload, robot.name, robot.secret)).decode("ascii")}
-            assert cluster is not None  # tracked Secrets only come from a cluster
-            result = cluster.update_secret_data(stored.namespace, stored.name, data)
-            say(f"secret {stored.namespace}/{stored.name}: {result} (new robot secret)")
-    return Outcome(robot, manifests)
+        _rewrite_stale(cluster, [s for s in tracked if (s.namespace, s.name) not in written], shared, req, say)
+    return Outcome(chosen[targets[0]], manifests)
+
+
+def _tracked(cluster: Cluster | None, project: str, robot: Mapping[str, Any] | None,
+             targets: Sequence[str | None]) -> list[StoredSecret]:
+    """The Secrets moorage wrote for ``robot`` that the kubeconfig lets us read (none without a cluster)."""
+    if robot is None or cluster is None:
+        return []
+    name = str(robot["name"])
+    return [s for s in cluster.find_managed(tracking_selector(project, name), [t for t in targets if t])
+            if s.annotations.get(ROBOT_ANNOTATION) == name]
+
+
+def _create(api: RobotAPI, req: Request, bare: str, say: Say) -> RobotCredential:
+    made = api.create_robot(robot_request(req.project, bare, req.duration))
+    robot = RobotCredential(int(made["id"]), str(made["name"]), str(made["secret"]), made.get("expires_at"),
+                            "created")
+    say(f"robot {robot.name}: created, pull-only on project {req.project}, {describe_expiry(robot.expires_at)}")
+    return robot
+
+
+def _reuse(robot: Mapping[str, Any], tracked: Sequence[StoredSecret], verify: Verify,
+           say: Say) -> RobotCredential | None:
+    """A working copy of the robot's secret from a Secret moorage wrote earlier, if one can be read."""
+    robot_id, name, expires = int(robot["id"]), str(robot["name"]), robot.get("expires_at")
+    for stored in tracked:
+        creds = credentials_in(payload_of(stored.data), name)
+        if creds is not None and verify(creds):
+            say(f"robot {name}: exists; reusing the working secret already stored in Secret "
+                f"{stored.namespace}/{stored.name} ({describe_expiry(expires)})")
+            return RobotCredential(robot_id, name, creds.password, expires, "reused")
+    return None
+
+
+def _refresh(api: RobotAPI, robot: Mapping[str, Any], tracked: Sequence[StoredSecret], say: Say) -> RobotCredential:
+    fresh = api.refresh_robot_secret(int(robot["id"]))
+    name = str(robot["name"])
+    holders = ", ".join(f"{s.namespace}/{s.name}" for s in tracked) or "none that moorage can see"
+    say(f"robot {name}: secret refreshed (--rotate); the old secret is now refused by the registry. Secrets "
+        f"moorage wrote with it: {holders}")
+    return RobotCredential(int(robot["id"]), name, str(fresh["secret"]), robot.get("expires_at"), "refreshed")
+
+
+def _rewrite_stale(cluster: Cluster | None, stale: Sequence[StoredSecret], robot: RobotCredential, req: Request,
+                   say: Say) -> None:
+    if cluster is None:
+        say("warning: the robot's old secret no longer works; Secrets already holding it must be rewritten: "
+            "apply the output in their namespaces, or let moorage find and update them through your kubeconfig: "
+            f"moorage pull-secret {req.project} --robot {req.robot} --rotate")
+        return
+    for stored in stale:
+        payload = payload_of(stored.data)
+        if payload is None:
+            continue
+        data = {**stored.data, DOCKERCONFIGJSON_KEY: base64.b64encode(
+            rotated_payload(payload, robot.name, robot.secret)).decode("ascii")}
+        result = cluster.update_secret_data(stored.namespace, stored.name, data)
+        say(f"secret {stored.namespace}/{stored.name}: {result} (new robot secret)")
+
+
+def own_robot_name(base: str, namespace: str) -> str:
+    """The robot a namespace gets when the shared one's secret cannot be reused: ``<base>-<namespace>``."""
+    return bare_robot_name(re.sub(r"[^a-z0-9]+", "-", f"{base}-{namespace}".lower()).strip("-")[:128].rstrip("-"))
+
+
+def _own_robot(api: RobotAPI, cluster: Cluster | None, req: Request, project_id: int, namespace: str | None,
+               verify: Verify, say: Say) -> RobotCredential:
+    if namespace is None:
+        # A Secret for no namespace yet: the next free numbered robot, so nothing in use is touched.
+        for number in range(2, 1000):
+            bare = own_robot_name(req.robot, str(number))
+            if find_robot(api, project_id, req.project, bare) is None:
+                return _create(api, req, bare, say)
+        raise PullSecretError(f"robots {req.robot}-2 … {req.robot}-999 all exist; pass --robot NAME")
+    bare = own_robot_name(req.robot, namespace)
+    found = find_robot(api, project_id, req.project, bare)
+    if found is None:
+        return _create(api, req, bare, say)
+    _check_reusable(found, req.project)
+    reused = _reuse(found, _tracked(cluster, req.project, found, [namespace]), verify, say)
+    if reused is None:
+        raise PullSecretError(
+            f"robot {found['name']} (namespace {namespace}'s own) exists too, and no Secret moorage can read holds "
+            "its secret; refreshing it would break any Secret still using it. Either refresh it on purpose: "
+            f"moorage pull-secret {req.project} --robot {bare} --rotate --apply -n {namespace} (updates the Secrets "
+            "moorage wrote for it), or make another: --robot NEW-NAME")
+    return reused
 
 
 def _check_reusable(robot: Mapping[str, Any], project: str) -> None:
@@ -336,27 +422,3 @@ def _check_reusable(robot: Mapping[str, Any], project: str) -> None:
     if isinstance(expires, int) and 0 <= expires < time.time():
         raise PullSecretError(f"robot {name} expired ({describe_expiry(expires)}); delete it or choose another "
                               "--robot, then run this again")
-
-
-def _credential(api: RobotAPI, existing: Mapping[str, Any] | None, tracked: Sequence[StoredSecret], req: Request,
-                verify: Verify, say: Say) -> RobotCredential:
-    if existing is None:
-        made = api.create_robot(robot_request(req.project, req.robot, req.duration))
-        robot = RobotCredential(int(made["id"]), str(made["name"]), str(made["secret"]), made.get("expires_at"),
-                                "created")
-        say(f"robot {robot.name}: created, pull-only on project {req.project}, {describe_expiry(robot.expires_at)}")
-        return robot
-    robot_id, name, expires = int(existing["id"]), str(existing["name"]), existing.get("expires_at")
-    if not req.rotate:
-        # The secret cannot be read back, but a Secret we wrote earlier may still hold a working copy.
-        for stored in tracked:
-            creds = credentials_in(payload_of(stored.data), name)
-            if creds is not None and verify(creds):
-                say(f"robot {name}: exists; reusing the working secret already stored in Secret "
-                    f"{stored.namespace}/{stored.name} ({describe_expiry(expires)})")
-                return RobotCredential(robot_id, name, creds.password, expires, "reused")
-    fresh = api.refresh_robot_secret(robot_id)
-    why = "--rotate" if req.rotate else "it exists, and a robot's secret is shown only once, so reusing it means " \
-        "refreshing it"
-    say(f"robot {name}: secret refreshed ({why}); the old secret is now refused by the registry")
-    return RobotCredential(robot_id, name, str(fresh["secret"]), expires, "refreshed")

@@ -8,6 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from moorage.meta import outbox
+from moorage.meta.outbox import OutboxEvent
 from moorage.meta.registry import PullTally, count_pulls
 from moorage.meta.schema import audit_log
 from moorage.meta.store import MetaStore
@@ -60,13 +62,17 @@ class AuditModel:
                client: str | None) -> None:
         self.record_many([AuditRecord(username, resource, resource_type, operation, project, client)])
 
-    def record_many(self, records: list[AuditRecord], pulls: PullTally | None = None) -> None:
-        """Record ``records`` and add ``pulls`` to the pull counts, in one transaction."""
+    def record_many(self, records: list[AuditRecord], pulls: PullTally | None = None,
+                    pull_events: list[OutboxEvent] | None = None) -> None:
+        """Record ``records``, add ``pulls`` to the pull counts and put ``pull_events`` in the event outbox (when
+        a webhook policy wants pulls), in one transaction."""
         if not records and not pulls:
             return
         with self.store.write() as conn:
             if pulls:
                 count_pulls(conn, pulls)
+            if pull_events and outbox.wants_pulls(conn):
+                outbox.record(conn, pull_events)
             if records:
                 conn.execute(audit_log.insert(), [asdict(r) for r in records])
 

@@ -133,8 +133,9 @@ class GCModel:
                       .where(parent.c.repository_id == m.c.repository_id,
                              manifest_references.c.digest == m.c.digest))
         with self.store.write() as conn:
-            repository = conn.execute(sa.select(repositories.c.name).join(
-                manifests, manifests.c.repository_id == repositories.c.id).where(manifests.c.id == manifest_id)).scalar()
+            repository = conn.execute(sa.select(repositories.c.name)
+                                      .join(manifests, manifests.c.repository_id == repositories.c.id)
+                                      .where(manifests.c.id == manifest_id)).scalar()
             # The project's quota before anything else of the project, as every change of its references takes it.
             account = self.quotas.hold(conn, repository) if repository is not None else None
             keep = conn.execute(sa.select(m.c.id).where(
@@ -149,7 +150,7 @@ class GCModel:
     def expire_links(self, links: list[LinkRow], now: float) -> int:
         """Unlink blobs from repositories once their lease has passed and no manifest there references them
         (each re-checked; one transaction for the lot)."""
-        repository_id, digest = sa.bindparam("r"), sa.bindparam("d")
+        repository_id, digest = sa.bindparam("r", type_=sa.Integer), sa.bindparam("d", type_=sa.String)
         referenced = (sa.select(manifest_references.c.manifest_id)
                       .join(manifests, manifests.c.id == manifest_references.c.manifest_id)
                       .where(manifests.c.repository_id == repository_id, manifest_references.c.digest == digest))
@@ -162,7 +163,7 @@ class GCModel:
     def tombstone(self, digests: list[str], created_before: float) -> dict[str, int]:
         """Decide the deletion of each blob and record it, in one transaction: a blob goes if nothing links or
         references it and it is older than ``created_before``. Returns the size of each that goes."""
-        digest = sa.bindparam("d")
+        digest = sa.bindparam("d", type_=sa.String)
         linked = sa.select(repository_blobs.c.digest).where(repository_blobs.c.digest == digest)
         referenced = sa.select(manifest_references.c.digest).where(manifest_references.c.digest == digest)
         check = sa.select(blobs.c.size).where(blobs.c.digest == digest, blobs.c.created_at < created_before,

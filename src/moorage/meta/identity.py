@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from moorage.meta.changes import ACCOUNTS, SIGNING_KEYS
 from moorage.meta.schema import login_failures, project_members, projects, refresh_tokens, robots, signing_keys, users
 from moorage.meta.store import MetaStore
 
@@ -81,7 +82,7 @@ _USER_COLUMNS = (users.c.id, users.c.username, users.c.email, users.c.realname, 
 _USER_STANDING = {"password_hash", "disabled", "sysadmin"}
 _ROBOT_STANDING = {"secret_hash", "disabled", "duration", "expires_at", "permissions"}
 
-# Read on a bearer token's first use in a process, and again every few seconds (moorage.auth.standing).
+# Read on a bearer token's first use in a process, and again after any account changed (moorage.auth.standing).
 _USER_STATE = "SELECT generation, disabled FROM users WHERE id = :id"
 _ROBOT_STATE = "SELECT generation, disabled, expires_at FROM robots WHERE id = :id"
 
@@ -131,15 +132,19 @@ class IdentityModel:
                                                             users.c.id != except_user)).first() is not None
 
     def update_user(self, user_id: int, **values: Any) -> bool:
-        if _USER_STANDING & values.keys():
+        standing = bool(_USER_STANDING & values.keys())
+        if standing:
             values["generation"] = users.c.generation + 1
         with self.store.write() as conn:
+            if standing:
+                self.store.changes.announce(conn, ACCOUNTS)
             return conn.execute(users.update().where(users.c.id == user_id)
                                 .values(**values, updated_at=time.time())).rowcount > 0
 
     def delete_user(self, user_id: int, new_owner: int) -> bool:
         """Delete a user; the projects they own pass to ``new_owner`` so no project is orphaned."""
         with self.store.write() as conn:
+            self.store.changes.announce(conn, ACCOUNTS)
             conn.execute(projects.update().where(projects.c.owner_id == user_id).values(owner_id=new_owner))
             conn.execute(project_members.delete().where(project_members.c.user_id == user_id))
             return conn.execute(users.delete().where(users.c.id == user_id)).rowcount > 0
@@ -177,16 +182,20 @@ class IdentityModel:
                 permissions_json=json.dumps(permissions), creator_ref=creator_ref, created_at=now, updated_at=now)
 
     def update_robot(self, robot_id: int, **values: Any) -> bool:
-        if _ROBOT_STANDING & values.keys():
+        standing = bool(_ROBOT_STANDING & values.keys())
+        if standing:
             values["generation"] = robots.c.generation + 1
         if "permissions" in values:
             values["permissions_json"] = json.dumps(values.pop("permissions"))
         with self.store.write() as conn:
+            if standing:
+                self.store.changes.announce(conn, ACCOUNTS)
             return conn.execute(robots.update().where(robots.c.id == robot_id)
                                 .values(**values, updated_at=time.time())).rowcount > 0
 
     def delete_robot(self, robot_id: int) -> bool:
         with self.store.write() as conn:
+            self.store.changes.announce(conn, ACCOUNTS)
             return conn.execute(robots.delete().where(robots.c.id == robot_id)).rowcount > 0
 
     # -- signing keys ---------------------------------------------------------------------------
@@ -204,6 +213,7 @@ class IdentityModel:
 
     def delete_signing_keys(self, kids: list[str]) -> None:
         with self.store.write() as conn:
+            self.store.changes.announce(conn, SIGNING_KEYS)
             conn.execute(signing_keys.delete().where(signing_keys.c.kid.in_(kids)))
 
     def public_key(self, kid: str) -> tuple[str, str] | None:
@@ -218,6 +228,7 @@ class IdentityModel:
         with self.store.write() as conn:
             row = conn.execute(sa.select(signing_keys.c.kid).limit(1)).first()
             if row is None:
+                self.store.changes.announce(conn, SIGNING_KEYS)
                 conn.execute(signing_keys.insert().values(kid=key.kid, algorithm=key.algorithm,
                                                           private_pem=key.private_pem, public_pem=key.public_pem,
                                                           created_at=time.time()))
@@ -252,16 +263,17 @@ class IdentityModel:
             conn.execute(login_failures.delete().where(login_failures.c.key == key))
 
     # -- standing of an account -----------------------------------------------------------------
-    def account_generation(self, kind: str, account_id: int) -> int | None:
-        """The account's current generation, or None when it is gone, disabled or expired."""
+    def account_standing(self, kind: str, account_id: int) -> tuple[int, float] | None:
+        """The account's current generation and when it expires (epoch seconds, infinity for never), or None
+        when it is gone or disabled."""
         if kind == "user":
             row = self.store.fetch_one(_USER_STATE, {"id": account_id})
-            return None if row is None or row[1] else int(row[0])
+            return None if row is None or row[1] else (int(row[0]), float("inf"))
         if kind == "robot":
             row = self.store.fetch_one(_ROBOT_STATE, {"id": account_id})
-            if row is None or row[1] or (row[2] != -1 and row[2] <= time.time()):
+            if row is None or row[1]:
                 return None
-            return int(row[0])
+            return int(row[0]), float("inf") if row[2] == -1 else float(row[2])
         return None
 
     # -- refresh tokens -------------------------------------------------------------------------

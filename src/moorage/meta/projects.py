@@ -14,6 +14,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from moorage.meta import outbox
+from moorage.meta.changes import ACCOUNTS
+from moorage.meta.quotas import UNLIMITED, QuotaModel
 from moorage.meta.schema import (
     blobs,
     manifest_references,
@@ -128,6 +131,7 @@ def _allowlist_json(items: builtins.list[str], expires_at: int | None, created_a
 class ProjectModel:
     def __init__(self, store: MetaStore) -> None:
         self.store = store
+        self.quotas = QuotaModel(store)
 
     def _select(self) -> Any:
         return sa.select(*_PROJECT_COLUMNS).select_from(projects.outerjoin(users, users.c.id == projects.c.owner_id))
@@ -148,8 +152,9 @@ class ProjectModel:
             return [_project(row) for row in conn.execute(self._select().order_by(projects.c.id))]
 
     def create(self, name: str, owner_id: int, public: bool, metadata: dict[str, str],
-               cve_allowlist: tuple[builtins.list[str], int | None] | None = None) -> int | None:
-        """``cve_allowlist`` is (CVE ids, expiry or None)."""
+               cve_allowlist: tuple[builtins.list[str], int | None] | None = None,
+               storage_limit: int = UNLIMITED) -> int | None:
+        """``cve_allowlist`` is (CVE ids, expiry or None); ``storage_limit`` the quota in bytes (-1: none)."""
         now = time.time()
         allowlist = _allowlist_json(*cve_allowlist, now, now) if cve_allowlist is not None else None
         with self.store.write() as conn:
@@ -161,6 +166,7 @@ class ProjectModel:
             # The creator administers what they created, as in Harbor.
             conn.execute(project_members.insert().values(project_id=project_id, user_id=owner_id, role_id=1,
                                                           created_at=now, updated_at=now))
+            self.quotas.open_account(conn, int(project_id), name, storage_limit, now)
             return int(project_id)
 
     def update(self, project: Project, public: bool, metadata: dict[str, str],
@@ -179,6 +185,8 @@ class ProjectModel:
         with self.store.write() as conn:
             if conn.execute(sa.select(repositories.c.id).where(_in_project(project.name)).limit(1)).first():
                 return False
+            # Its robots go with it (ON DELETE CASCADE): their tokens must die everywhere at once.
+            self.store.changes.announce(conn, ACCOUNTS)
             conn.execute(projects.delete().where(projects.c.id == project.id))
             return True
 
@@ -233,11 +241,15 @@ class ProjectModel:
 
     def delete_repository(self, name: str) -> bool:
         with self.store.write() as conn:
+            named = sa.select(repositories.c.id).where(repositories.c.name == name).scalar_subquery()
+            self.quotas.release(conn, self.quotas.hold(conn, name), manifests.c.repository_id == named)
             return conn.execute(repositories.delete().where(repositories.c.name == name)).rowcount > 0
 
-    def artifacts(self, repository: str, digest: str | None = None) -> builtins.list[ArtifactRow] | None:
+    def artifacts(self, repository: str, digest: str | None = None,
+                  page: tuple[int, int] | None = None) -> builtins.list[ArtifactRow] | None:
         """Artifacts (manifests) of a repository with tags and total size, newest push first (Harbor's order);
-        None when the repository does not exist."""
+        None when the repository does not exist. ``page`` (offset, limit): only that page of what Harbor lists
+        (``_listed``), cut by the database, so the first page of 10,000 costs what a page of 20 does."""
         blob_size = (sa.select(sa.func.coalesce(sa.func.sum(blobs.c.size), 0))
                      .select_from(manifest_references.join(blobs, blobs.c.digest == manifest_references.c.digest))
                      .where(manifest_references.c.manifest_id == manifests.c.id).scalar_subquery())
@@ -252,6 +264,12 @@ class ProjectModel:
                      .order_by(manifests.c.created_at.desc(), manifests.c.id.desc()))
             if digest is not None:
                 query = query.where(manifests.c.digest == digest)
+            if page is not None:
+                # The page's ids first, from cheap columns; the size and "referenced" subqueries of the select
+                # list then run for that page alone, not for every artifact of the repository.
+                ids = (sa.select(manifests.c.id).where(manifests.c.repository_id == repo_id, _listed(manifests))
+                       .order_by(manifests.c.created_at.desc(), manifests.c.id.desc()).offset(page[0]).limit(page[1]))
+                query = query.where(manifests.c.id.in_(ids.scalar_subquery()))
             rows = {row[0]: ArtifactRow(row[0], repo_id, repository, row[1], row[2], row[3], row[4], int(row[5]),
                                         row[6], int(row[7]), row[8], referenced=bool(row[9]))
                     for row in conn.execute(query)}
@@ -263,6 +281,14 @@ class ProjectModel:
                                         .order_by(tags.c.name)):
                     rows[tag.manifest_id].tags.append(TagRow(tag.id, tag.name, tag.updated_at, tag.pull_time))
             return list(rows.values())
+
+    def listed_count(self, repository: str) -> int:
+        """How many artifacts Harbor lists in a repository (``_listed``): the total beside a page of them."""
+        query = (sa.select(sa.func.count()).select_from(manifests.join(repositories,
+                                                                       repositories.c.id == manifests.c.repository_id))
+                 .where(repositories.c.name == repository, _listed(manifests)))
+        with self.store.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def manifest_contents(self, manifest_ids: builtins.list[int]) -> dict[int, bytes]:
         """The stored bytes of these manifests (for what only their JSON says: platforms, the config blob)."""
@@ -294,14 +320,19 @@ class ProjectModel:
             return self.store.insert_new(conn, tags, tags.c.id, repository_id=artifact.repository_id, name=tag,
                                          manifest_id=artifact.id, updated_at=time.time()) is not None
 
-    def delete_tag(self, artifact: ArtifactRow, tag: str) -> bool:
+    def delete_tag(self, artifact: ArtifactRow, tag: str, operator: str | None = None) -> bool:
         with self.store.write() as conn:
+            if operator is not None:
+                outbox.record(conn, outbox.tag_deleted(conn, artifact.repository_name, tag, operator))
             return conn.execute(tags.delete().where(tags.c.repository_id == artifact.repository_id,
                                                     tags.c.manifest_id == artifact.id,
                                                     tags.c.name == tag)).rowcount > 0
 
-    def delete_artifact(self, artifact: ArtifactRow) -> bool:
+    def delete_artifact(self, artifact: ArtifactRow, operator: str | None = None) -> bool:
         with self.store.write() as conn:
+            self.quotas.release(conn, self.quotas.hold(conn, artifact.repository_name), manifests.c.id == artifact.id)
+            if operator is not None:
+                outbox.record(conn, outbox.artifact_deleted(conn, artifact.repository_name, artifact.digest, operator))
             return conn.execute(manifests.delete().where(manifests.c.id == artifact.id)).rowcount > 0
 
     def storage_bytes(self) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from moorage.meta import outbox
+from moorage.meta.quotas import QuotaModel
 from moorage.meta.schema import (
     blob_tombstones,
     blobs,
@@ -24,6 +26,14 @@ from moorage.meta.schema import (
     uploads,
 )
 from moorage.meta.store import MetaStore
+
+
+class TagTaken(Exception):
+    """A tag that must not move (an immutable tag rule holds it) already names other content."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(f"tag {tag} names other content")
+        self.tag = tag
 
 
 class MissingReferences(Exception):
@@ -70,6 +80,8 @@ class Upload:
     offset: int
     #: The running SHA-256 of the first ``offset`` bytes (``moorage.core.sha256state``), if kept.
     hash_state: bytes | None = None
+    #: What the blob store keeps about the upload at ``offset`` (the S3 driver's multipart parts), if anything.
+    store_state: bytes | None = None
 
 
 # The pull path's lookups, as plain SQL: they run thousands of times a second (see MetaStore.fetch_one).
@@ -87,7 +99,7 @@ _IN_BATCH = 500
 _HELD_BLOBS = "SELECT digest FROM repository_blobs WHERE repository_id = {mark} AND digest IN ({marks})"
 _HELD_MANIFESTS = "SELECT digest FROM manifests WHERE repository_id = {mark} AND digest IN ({marks})"
 # Read twice by every chunk of a chunked push (before and under the session's lock).
-_UPLOAD = 'SELECT id, repository, "offset", hash_state FROM uploads WHERE id = :id'
+_UPLOAD = 'SELECT id, repository, "offset", hash_state, store_state FROM uploads WHERE id = :id'
 
 _repo_id = sa.select(repositories.c.id).where(repositories.c.name == sa.bindparam("repo")).scalar_subquery()
 
@@ -114,6 +126,7 @@ class RegistryModel:
     def __init__(self, store: MetaStore, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.store = store
         self.lease_seconds = lease_seconds
+        self.quotas = QuotaModel(store)
         # The push path's statements, built once and given their values at execution: building a
         # statement costs SQLAlchemy more than running it, and a built one keeps its cache key.
         self._touch_repository = store.upsert(repositories, ["name"], ["updated_at"]).returning(repositories.c.id)
@@ -214,22 +227,36 @@ class RegistryModel:
         row = self.store.fetch_one(_MANIFEST_BY_DIGEST, {"repo": repo, "digest": digest})
         return StoredManifest(*row) if row else None
 
-    def put_manifest(self, repo: str, manifest: NewManifest, tag_names: Iterable[str]) -> None:
+    def put_manifest(self, repo: str, manifest: NewManifest, tag_names: Iterable[str],
+                     operator: str | None = None, fixed: Iterable[str] = ()) -> None:
         """Store a manifest and its tags, once everything it references is in ``repo``: checked in the same
         transaction (``MissingReferences`` otherwise), so garbage collection cannot take a blob between the
-        check and the commit."""
+        check and the commit. With an ``operator``, the push's events go to the outbox in that transaction.
+        Tags in ``fixed`` may be created but not moved (``TagTaken``), decided in the same transaction, so two
+        first pushes of one immutable tag cannot both win."""
         now = time.time()
         with self.store.write() as conn:
+            # The project's quota first: on PostgreSQL its lock orders this push against the project's others.
+            account = self.quotas.hold(conn, repo)
             repo_id = self._ensure_repository(conn, repo, now)
             missing = (set(manifest.blob_refs) - self._held(conn, _HELD_BLOBS, repo_id, manifest.blob_refs),
                        set(manifest.manifest_refs) - self._held(conn, _HELD_MANIFESTS, repo_id, manifest.manifest_refs))
             if missing[0] or missing[1]:
                 raise MissingReferences(*missing)
-            conn.execute(self._add_manifest, {
+            for tag in sorted(fixed):
+                self.store.lock_digest(conn, f"tag {repo_id} {tag}")  # orders first pushes of the tag on PostgreSQL
+                current = conn.execute(sa.select(manifests.c.digest).join(tags, tags.c.manifest_id == manifests.c.id)
+                                       .where(tags.c.repository_id == repo_id, tags.c.name == tag)).scalar()
+                if current is not None and current != manifest.digest:
+                    raise TagTaken(tag)
+            added = conn.execute(self._add_manifest, {
                 "repository_id": repo_id, "digest": manifest.digest, "media_type": manifest.media_type,
                 "artifact_type": manifest.artifact_type, "subject": manifest.subject,
                 "annotations": manifest.annotations, "size": len(manifest.content), "content": manifest.content,
-                "created_at": now})
+                "created_at": now}).rowcount
+            if added and account is not None:
+                # OverQuota rolls the whole push back; a manifest pushed again adds nothing.
+                self.quotas.charge(conn, account, manifest.digest, len(manifest.content), manifest.blob_refs)
             manifest_id = conn.execute(self._manifest_id, {"repo_id": repo_id, "digest": manifest.digest}).scalar_one()
             refs = [{"manifest_id": manifest_id, "digest": d, "kind": "blob"} for d in manifest.blob_refs]
             refs += [{"manifest_id": manifest_id, "digest": d, "kind": "manifest"}
@@ -240,6 +267,9 @@ class RegistryModel:
                     for t in tag_names]
             if rows:
                 conn.execute(self._set_tags, rows)
+            if operator is not None:
+                outbox.record(conn, outbox.pushed(repo, manifest.digest, manifest.media_type, len(manifest.content),
+                                                  [r["name"] for r in rows], operator, now))
 
     def _held(self, conn: sa.Connection, sql: str, repo_id: int, digests: Iterable[str]) -> set[str]:
         wanted = sorted(set(digests))
@@ -253,15 +283,23 @@ class RegistryModel:
             held.update(d for d, in conn.exec_driver_sql(statement, (repo_id, *batch)))
         return held
 
-    def delete_manifest(self, repo: str, digest: str) -> bool:
-        """Delete a manifest and every tag pointing at it."""
+    def delete_manifest(self, repo: str, digest: str, operator: str | None = None) -> bool:
+        """Delete a manifest and every tag pointing at it (with an ``operator``, telling the outbox)."""
         with self.store.write() as conn:
+            account = self.quotas.hold(conn, repo)
+            if operator is not None:
+                outbox.record(conn, outbox.artifact_deleted(conn, repo, digest, operator))
+            named = sa.select(repositories.c.id).where(repositories.c.name == repo).scalar_subquery()
+            self.quotas.release(conn, account, sa.and_(manifests.c.repository_id == named,
+                                                       manifests.c.digest == digest))
             result = conn.execute(manifests.delete().where(
                 manifests.c.repository_id == _repo_id, manifests.c.digest == digest), {"repo": repo})
             return result.rowcount > 0
 
-    def delete_tag(self, repo: str, tag: str) -> bool:
+    def delete_tag(self, repo: str, tag: str, operator: str | None = None) -> bool:
         with self.store.write() as conn:
+            if operator is not None:
+                outbox.record(conn, outbox.tag_deleted(conn, repo, tag, operator))
             result = conn.execute(tags.delete().where(tags.c.repository_id == _repo_id, tags.c.name == tag),
                                   {"repo": repo})
             return result.rowcount > 0
@@ -317,12 +355,14 @@ class RegistryModel:
         row = self.store.fetch_one(_UPLOAD, {"id": upload_id})
         return Upload(*row) if row else None
 
-    def advance_upload(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None) -> bool:
-        """Move the acknowledged offset forward with the hash state at it, only if nobody else moved it
-        meanwhile."""
+    def advance_upload(self, upload_id: str, expected: int, offset: int, hash_state: bytes | None,
+                       store_state: bytes | None = None) -> bool:
+        """Move the acknowledged offset forward with the hash state (and the blob store's state) at it, only if
+        nobody else moved it meanwhile."""
         with self.store.write() as conn:
             result = conn.execute(self._advance_upload, {"upload_id": upload_id, "expected": expected, "offset": offset,
-                                                         "hash_state": hash_state, "updated_at": time.time()})
+                                                         "hash_state": hash_state, "store_state": store_state,
+                                                         "updated_at": time.time()})
             return result.rowcount > 0
 
     def delete_upload(self, upload_id: str) -> bool:

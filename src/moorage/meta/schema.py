@@ -264,3 +264,172 @@ schedules = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+# -- events out: webhooks (issue 19) -------------------------------------------------------------------------
+
+#: The transactional outbox: an event row is written in the transaction of the change it tells of (a push, a
+#: tag move, a deletion, a batch of pulls) and lives until a webhook worker has fanned it out to the policies
+#: that want it (``moorage.meta.outbox``); a crash between the two loses nothing.
+webhook_events = sa.Table(
+    "webhook_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    #: Stable across retries, deliveries and restarts: receivers deduplicate on it.
+    sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+    #: Harbor's event type: PUSH_ARTIFACT, PULL_ARTIFACT, DELETE_ARTIFACT, CREATE_TAG, DELETE_TAG, ...
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("project", sa.String(255), nullable=False),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("operator", sa.String(300), nullable=False),
+    sa.Column("occurred_at", sa.Float, nullable=False),
+    #: ``resources`` (digest, tag, media type, size) and anything else the type carries, as JSON.
+    sa.Column("data_json", sa.Text, nullable=False),
+)
+
+#: Harbor's WebhookPolicy: targets and event types as JSON.
+webhook_policies = sa.Table(
+    "webhook_policies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("targets_json", sa.Text, nullable=False),
+    sa.Column("event_types_json", sa.Text, nullable=False),
+    sa.Column("creator", sa.String(300), nullable=False, server_default=""),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("project_id", "name", name="uq_webhook_policies_project_name"),
+)
+
+#: One event for one policy (Harbor's Execution, vendor WEBHOOK); the payload is fixed when it is made.
+webhook_executions = sa.Table(
+    "webhook_executions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("policy_id", sa.Integer, sa.ForeignKey("webhook_policies.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("event_type", sa.String(32), nullable=False),
+    #: The event in Harbor's default shape (type, occur_at, operator, event_data).
+    sa.Column("payload_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_webhook_executions_policy", "policy_id", "id"),
+)
+
+#: The delivery of an execution to one target, retried with backoff. Any process of any replica may deliver:
+#: a worker claims a due task by setting it Running with ``next_attempt_at`` at the claim's end, so a killed
+#: worker's claim runs out and the task is due again.
+webhook_tasks = sa.Table(
+    "webhook_tasks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("webhook_executions.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("address", sa.String(2048), nullable=False),
+    #: Pending (due at ``next_attempt_at``), Running, Success or Error (given up).
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=True),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("start_time", sa.Float, nullable=True),
+    sa.Column("end_time", sa.Float, nullable=True),
+    sa.Index("ix_webhook_tasks_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_tasks_execution", "execution_id"),
+)
+
+# -- tag retention and immutable tags (issue 16) -------------------------------------------------------------
+# Their ids are never reused, on SQLite too (AUTOINCREMENT): a client, a schedule or a project's retention_id
+# that names a deleted policy, rule or run must not come to name a new one.
+
+#: Harbor's immutable tag rules of a project: the rule as Harbor's ImmutableRule carries it (template, action,
+#: params, tag and repository selectors) in ``rule_json``; ``disabled`` and ``priority`` as columns.
+immutable_rules = sa.Table(
+    "immutable_rules", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("rule_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_immutable_rules_project", "project_id"),
+    sqlite_autoincrement=True,
+)
+
+#: A project's tag retention policy (Harbor's RetentionPolicy: algorithm, rules, trigger, scope) as JSON; one per
+#: project, and the project's ``retention_id`` metadata names it.
+retention_policies = sa.Table(
+    "retention_policies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
+              unique=True),
+    sa.Column("policy_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+#: Runs of a retention policy (Harbor's RetentionExecution).
+retention_executions = sa.Table(
+    "retention_executions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("policy_id", sa.Integer, sa.ForeignKey("retention_policies.id", ondelete="CASCADE"), nullable=False),
+    #: MANUAL or SCHEDULE
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False),
+    #: Running, Stopping (asked to stop), Success, Error, Stopped
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    #: Touched while the run goes on: a run quiet for long belongs to a process that died.
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_retention_executions_policy", "policy_id"),
+    sqlite_autoincrement=True,
+)
+
+#: One repository's part of a run (Harbor's RetentionExecutionTask), with its log: what was kept and removed.
+retention_tasks = sa.Table(
+    "retention_tasks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("execution_id", sa.Integer, sa.ForeignKey("retention_executions.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("repository", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retained", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_retention_tasks_execution", "execution_id"),
+    sqlite_autoincrement=True,
+)
+
+# -- project quotas (issue 16) ------------------------------------------------------------------------------
+
+#: A project's storage quota (Harbor's Quota, reference "project"): the hard limit in bytes (-1 unlimited) and
+#: what its repositories use, kept in the transactions that add and remove references (``moorage.meta.quotas``).
+project_quotas = sa.Table(
+    "project_quotas", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False,
+              unique=True),
+    sa.Column("hard", sa.BigInteger, nullable=False, server_default="-1"),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+#: The distinct content a project's usage counts (manifests and the blobs they reference), each once, with how
+#: many references in the project hold it: the usage changes only when a digest's count leaves or reaches 0.
+project_blobs = sa.Table(
+    "project_blobs", metadata,
+    sa.Column("project_id", sa.Integer, sa.ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("refs", sa.Integer, nullable=False),
+)
+
+# -- object storage (issue 17) --------------------------------------------------------------------------------
+#: What the blob store keeps about an unfinished upload at its offset (the S3 driver: multipart upload id,
+#: parts, tail), saved with the offset so any replica can take the next chunk (migration 0011).
+uploads.append_column(sa.Column("store_state", sa.LargeBinary, nullable=True))

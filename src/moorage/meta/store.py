@@ -23,6 +23,8 @@ import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from moorage.meta.changes import AFTER_COMMIT, ChangeFeed, open_feed
+
 if TYPE_CHECKING:
     from moorage.meta.plain_postgres import PlainPostgres
 
@@ -75,6 +77,9 @@ class MetaStore:
         self._limiter: anyio.CapacityLimiter | None = None
         # Only the dialect in use: PostgreSQL's alone costs a SQLite install 2 MB in every worker.
         self._dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
+        #: Announces the changes other processes' caches must hear of, and tells the versions those caches
+        #: check (``moorage.meta.changes``).
+        self.changes: ChangeFeed = open_feed(self.engine.url)
 
     def fetch_one(self, sql: str, params: dict[str, Any]) -> Any:
         """One row of a hot, single-statement read written as SQL with ``:name`` parameters.
@@ -111,8 +116,11 @@ class MetaStore:
     def write(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
             conn = conn.execution_options(moorage_write=True)
+            conn.info.pop(AFTER_COMMIT, None)  # left by a transaction that rolled back
             with conn.begin():
                 yield conn
+            for callback in conn.info.pop(AFTER_COMMIT, ()):
+                callback()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking store work (writes, or anything that may wait on a lock) off the event loop."""
@@ -195,6 +203,7 @@ class MetaStore:
                 conn.exec_driver_sql("VACUUM FULL")
 
     def dispose(self) -> None:
+        self.changes.close()
         if self._postgres is not None:
             self._postgres.close()
         self.engine.dispose()

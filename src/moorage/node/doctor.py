@@ -66,6 +66,21 @@ _DOCTOR_CAUSES: dict[str, Cause] = {c.id: c for c in (
              "--password-stdin` (no hand-made base64)",),
     ),
     Cause(
+        id="containerd-config-path", rank=14, family="tls", patterns=(),
+        summary="containerd on this node does not read the registry trust in certs.d: its CRI config sets no "
+                "config_path, so pulls of {image} fail with x509: certificate signed by unknown authority.",
+        why=("{config_problem}. containerd 1.6/1.7 (Debian 12 ships 1.6) read hosts.toml files only when "
+             "`config_path` is set under [plugins.\"io.containerd.grpc.v1.cri\".registry] in config.toml, and "
+             "read that file only when they start; 2.x read /etc/containerd/certs.d by default. An "
+             "imagePullSecret never carries trust, and `ctr --hosts-dir` tests pass while the kubelet's pulls fail."),
+        fix=("`moorage node-config --runtime containerd --registry {registry} --ca-fingerprint <sha256 printed by "
+             "moorage serve> --apply --restart{root_flag}`: writes the trust and sets config_path in config.toml "
+             "in place (a backup kept), then restarts containerd",
+             "Or by hand: add `config_path = \"/etc/containerd/certs.d\"` under "
+             "[plugins.\"io.containerd.grpc.v1.cri\".registry] in /etc/containerd/config.toml, then "
+             "`systemctl restart containerd`"),
+    ),
+    Cause(
         id="not-a-registry", rank=28, family="registry", patterns=(),
         summary="{address} answers, but not as an OCI/Docker registry: GET /v2/ returned {status}.",
         why=("Every runtime starts a pull with GET /v2/, which a registry answers with 200 or 401 plus a "
@@ -275,11 +290,18 @@ def _transport(run: _Run, ref: ImageReference, trust: RuntimeTrust, address: tup
     run.report.notes += verdict.notes
     cert = verdict.certificate
     assert cert is not None
-    cert_facts = {"subject": cert.subject, "issuer": cert.issuer, "dns_names": cert.dns_names,
+    cert_facts: dict[str, Any] = {"subject": cert.subject, "issuer": cert.issuer, "dns_names": cert.dns_names,
                   "ip_addresses": cert.ip_addresses, "not_after": cert.not_after,
                   "ca_files": [str(p) for p in trust.ca_files]}
     if not verdict.ok:
         run.facts.update(verdict.facts)
+        if trust.ignored and trust.config_problem and verdict.cause == "tls-unknown-authority":
+            # The trust is on the node, but this containerd never reads it: name that, not the CA.
+            run.facts.update(config_problem=trust.config_problem,
+                             root_flag="" if str(trust.root) == "/" else f" --root {trust.root}")
+            run.failed("tls", "containerd-config-path", f"{verdict.message}: {trust.config_problem} (not read: "
+                       f"{', '.join(str(p) for p in trust.ignored)})", evidence=verdict.message, **cert_facts)
+            return None
         _tls_failure(run, ref, trust, verdict, cert_facts)
         return None
     anchors = ", ".join(str(p) for p in trust.ca_files) or "the system CA bundle"
@@ -305,6 +327,11 @@ def _tls_failure(run: _Run, ref: ImageReference, trust: RuntimeTrust, verdict: t
     if verdict.also:
         detail += " (also: " + "; ".join(verdict.also) + ")"
     detail += f"; {trust.runtime} trusts: {looked} + system CAs"
+    if trust.config_problem:
+        # Installing the CA alone would not be enough here: say so now, not after the next failed pull.
+        detail += f"; and {trust.config_problem}"
+        extra += ("containerd here reads no certs.d until config_path is set in config.toml: `moorage node-config "
+                  "--apply` sets it (editing the file in place, a backup kept); restart containerd after",)
     run.failed("tls", verdict.cause or "tls-other", detail, evidence=verdict.message, extra_fix=extra,
                **cert_facts)
 

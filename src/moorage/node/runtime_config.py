@@ -6,8 +6,9 @@ been told to trust the registry. Trust is per runtime and never travels with an 
 - docker:      ``/etc/docker/certs.d/<host:port>/ca.crt`` — read on every connection, no restart.
 - containerd:  ``/etc/containerd/certs.d/<host:port>/hosts.toml`` naming the CA. The CRI plugin only
   reads that directory when ``config_path`` is set under
-  ``[plugins."io.containerd.grpc.v1.cri".registry]``; containerd 1.6 leaves it empty, and changing
-  it needs a restart. Once it is set, hosts files are read on every pull.
+  ``[plugins."io.containerd.grpc.v1.cri".registry]``; containerd 1.6/1.7 leave it empty, so the plan
+  also edits ``config.toml`` in place (:mod:`moorage.node.runtimes.containerd`), which needs a restart.
+  Once it is set, hosts files are read on every pull.
 - CRI-O/podman: ``/etc/containers/certs.d/<host:port>/ca.crt`` plus a ``registries.conf.d`` drop-in
   marking the registry secure; CRI-O re-reads registries config on SIGHUP (``systemctl reload crio``).
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import shutil
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +29,17 @@ from typing import Any, Literal
 
 from cryptography import x509
 
+from moorage.node.runtimes.containerd import (
+    CONFIG_FILE,
+    RESTART,
+    ConfigPathError,
+    plan_config_path,
+    registry_section,
+)
 from moorage.tls.files import atomic_write
 
 Runtime = Literal["docker", "containerd", "crio"]
 RUNTIMES: tuple[Runtime, ...] = ("docker", "containerd", "crio")
-CRI_PLUGIN = "io.containerd.grpc.v1.cri"
 
 INSECURE_WARNING = (
     "--insecure turns off certificate verification for {registry}: anything that can intercept this "
@@ -93,6 +102,8 @@ class NodeFile:
     content: str
     mode: int = 0o644
     purpose: str = ""
+    #: The file is the operator's own (an existing runtime config): keep a copy before replacing it.
+    backup: bool = False
 
 
 @dataclass
@@ -108,6 +119,8 @@ class RuntimePlan:
     # activate_command: what makes the runtime pick the change up; empty when nothing is needed.
     restart_needed: bool = False
     activate_command: str = ""
+    #: containerd only: which release the plan was made for, and how that was told.
+    containerd_version: str = ""
 
     def location(self, node_file: NodeFile) -> Path:
         return self.root / node_file.path
@@ -124,6 +137,7 @@ class RuntimePlan:
             "warnings": self.warnings,
             "restart_needed": self.restart_needed,
             "activate_command": self.activate_command,
+            **({"containerd_version": self.containerd_version} if self.containerd_version else {}),
         }
 
 
@@ -141,10 +155,6 @@ def check_ca_pem(ca_pem: str) -> x509.Certificate:
         raise ValueError("the CA file holds a certificate that is not a CA (basicConstraints CA:FALSE); "
                          "use <data-dir>/tls/ca.crt or `moorage tls ca`")
     return cert
-
-
-def containerd_config_snippet(certs_dir: str = "/etc/containerd/certs.d") -> str:
-    return f'[plugins."{CRI_PLUGIN}".registry]\n  config_path = "{certs_dir}"\n'
 
 
 def _toml_str(value: str) -> str:
@@ -180,61 +190,56 @@ def _docker(plan: RuntimePlan, reg: RegistryAddress, ca_pem: str | None) -> None
                           "skip verification regardless of certs.d.")
 
 
-def _containerd_status(plan: RuntimePlan, certs_dir: Path) -> None:
-    config_file = plan.root / "etc/containerd/config.toml"
-    wanted = {str(certs_dir), "/etc/containerd/certs.d"} if str(plan.root) == "/" else {str(certs_dir)}
-    snippet = containerd_config_snippet(str(certs_dir))
-    restart = "systemctl restart containerd"
-    if not config_file.is_file():
-        plan.notes.append(f"{config_file} does not exist, so the CRI plugin does not read "
-                          f"{certs_dir} (containerd 1.6 leaves config_path empty). Add:\n{snippet}"
-                          f"then `{restart}`.")
-        plan.restart_needed, plan.activate_command = True, restart
-        return
-    try:
-        config = tomllib.loads(config_file.read_text())
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        plan.warnings.append(f"cannot read {config_file}: {exc}")
-        return
-    plugins = config.get("plugins", {})
-    cri = plugins.get(CRI_PLUGIN) or plugins.get("cri") or {}
-    registry = cri.get("registry", {}) if isinstance(cri, dict) else {}
-    config_path = str(registry.get("config_path", ""))
-    if set(config_path.split(":")) & wanted:
-        plan.notes.append(f"{config_file} already sets config_path = {config_path!r}: containerd reads "
-                          "hosts.toml on every pull, no restart needed.")
-    else:
-        shown = repr(config_path) if config_path else "not set"
-        plan.notes.append(f"{config_file}: config_path is {shown}, so the CRI plugin (what the kubelet "
-                          f"uses) ignores {certs_dir}. Set:\n{snippet}then `{restart}` (containerd "
-                          "reads its own config only at start).")
-        plan.restart_needed, plan.activate_command = True, restart
-    if registry.get("mirrors") or registry.get("configs"):
-        plan.warnings.append(f"{config_file} also uses the deprecated registry.mirrors/configs tables; "
-                             "containerd refuses config_path together with mirrors — move them to "
-                             "hosts.toml files.")
-
-
 def _containerd(plan: RuntimePlan, reg: RegistryAddress, ca_pem: str | None) -> None:
-    certs_dir = plan.root / "etc/containerd/certs.d"
+    try:
+        config = plan_config_path(plan.root)
+    except ConfigPathError as exc:
+        raise ValueError(str(exc)) from None
+    plan.containerd_version = config.version.describe()
+    certs_rel = config.certs_dir.relative_to(plan.root).as_posix() if config.certs_dir.is_relative_to(plan.root) \
+        else None
+    if certs_rel is None:
+        raise ValueError(f"{config.config_file} sets config_path = {config.config_path!r}, outside the node root "
+                         f"{plan.root}; write hosts.toml there by hand or pass the right --root")
     for name in reg.directory_names():
         server = f"https://{reg.hostport}"
         if plan.insecure:
             trust = "skip_verify = true"
         else:
             assert ca_pem is not None
-            ca_rel = f"etc/containerd/certs.d/{name}/ca.crt"
-            trust = f"ca = {_toml_str(str(plan.root / ca_rel))}"
+            ca_rel = f"{certs_rel}/{name}/ca.crt"
+            # Relative: containerd resolves it against the hosts.toml's own directory, so the file is right
+            # on the node whatever --root it was written under (a DaemonSet writes under /host).
+            trust = 'ca = "ca.crt"'
             plan.files.append(NodeFile(ca_rel, ca_pem, purpose=f"CA containerd trusts for {name}"))
         # containerd tries the [host] entries, then falls back to `server` as a host of its own: the
         # trust must be on both, or a failure on the first (say a 404) is reported as an x509 error
         # from the fallback, which is exactly the misdiagnosis moorage exists to prevent.
         lines = [f"server = {_toml_str(server)}", trust, "", f"[host.{_toml_str(server)}]",
                  '  capabilities = ["pull", "resolve"]', f"  {trust}"]
-        plan.files.append(NodeFile(f"etc/containerd/certs.d/{name}/hosts.toml", "\n".join(lines) + "\n",
+        plan.files.append(NodeFile(f"{certs_rel}/{name}/hosts.toml", "\n".join(lines) + "\n",
                                    purpose=f"containerd host config for {name}"))
-    _containerd_status(plan, certs_dir)
-    plan.notes.append(f"`ctr` does not use the CRI config: pass `--hosts-dir {certs_dir}` to test by hand.")
+    if config.new_text is not None:
+        mode = config.config_file.stat().st_mode & 0o777 if config.config_file.is_file() else 0o644
+        plan.files.append(NodeFile(CONFIG_FILE, config.new_text, mode=mode, backup=True,
+                                   purpose="containerd config: the CRI plugin reads certs.d (other settings kept)"))
+        plan.restart_needed, plan.activate_command = True, RESTART
+    plan.notes.append(config.reason + ("" if config.new_text is None else
+                                       " (containerd reads its own config only at start)."))
+    if config.version.major is None and config.new_text is not None:
+        plan.notes.append("containerd 2.x would read certs.d without this setting; setting it is harmless there.")
+    registry = registry_section(_parsed(config.config_file))
+    if registry.get("configs"):
+        plan.warnings.append(f"{config.config_file} also uses the deprecated registry.configs table; move its "
+                             "tls/auth settings into hosts.toml files (containerd ignores them beside config_path).")
+    plan.notes.append(f"`ctr` does not use the CRI config: pass `--hosts-dir {config.certs_dir}` to test by hand.")
+
+
+def _parsed(config_file: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(config_file.read_text()) if config_file.is_file() else {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
 
 
 def _crio(plan: RuntimePlan, reg: RegistryAddress, ca_pem: str | None) -> None:
@@ -273,10 +278,26 @@ def plan_runtime_config(runtime: Runtime, registry: str, ca_pem: str | None, *, 
 
 
 def apply_plan(plan: RuntimePlan) -> list[Path]:
-    """Write the plan's files under its root; each file is replaced atomically."""
+    """Write the plan's files under its root, each replaced atomically; returns the files that changed.
+
+    A file already holding the planned content is left alone (so a second run changes nothing), and an
+    operator's file is copied to ``<name>.moorage-backup-<UTC time>`` before it is replaced.
+    """
     written: list[Path] = []
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for node_file in plan.files:
         target = plan.location(node_file)
-        atomic_write(target, node_file.content.encode(), mode=node_file.mode)
+        new = node_file.content.encode()
+        try:
+            if target.read_bytes() == new:
+                continue
+            exists = True
+        except FileNotFoundError:
+            exists = False
+        if node_file.backup and exists:
+            backup = target.with_name(f"{target.name}.moorage-backup-{stamp}")
+            shutil.copy2(target, backup)
+            plan.notes.append(f"the previous {target.name} is kept as {backup}")
+        atomic_write(target, new, mode=node_file.mode)
         written.append(target)
     return written

@@ -1,14 +1,14 @@
-"""``/v2/<name>/blobs/<digest>``: fetch (streamed from the page cache, with ranges), check and delete blobs."""
+"""``/v2/<name>/blobs/<digest>``: fetch (as the blob driver says: a local file, a stream with ranges, or a
+redirect to the object store), check and delete blobs."""
 
 from __future__ import annotations
 
-import os
 import re
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from moorage.blobs.stream import file_chunks
+from moorage.blobs.driver import LocalFile, Redirect
 from moorage.core.blobs import Located
 from moorage.core.errors import BlobUnknown, RangeNotSatisfiable
 from moorage.core.reference import parse_decimal, parse_digest
@@ -63,25 +63,22 @@ async def get(request: Request, principal: Principal) -> Response:
         request.scope["headers"] = kept
     if blob.manifest is not None:
         return Response(blob.manifest.content, media_type=blob.manifest.media_type, headers=headers)
-    driver = services(request).driver
-    path = driver.local_path(blob.digest)
-    streamed = driver.reads_say_when_they_would_block and ranged is None
     try:
-        if streamed:
-            # Opened here, not in the stream, so a missing file is still a clean 404.
-            file = open(path, "rb", buffering=0)  # noqa: SIM115 - file_chunks closes it
-            size = os.fstat(file.fileno()).st_size
-        else:
-            # Ranges, and stores whose reads could stall the loop: Granian reads the file on its own
-            # threads. A stat is a microsecond syscall; doing it here spares FileResponse a thread hop.
-            stat = os.stat(path)
+        body = await services(request).driver.body(blob.digest, ranged, redirect=True)
     except FileNotFoundError:
         raise BlobUnknown(f"blob {blob.digest} is linked to {request.path_params['name']} but its content is "
                           "missing from the store", detail={"digest": blob.digest}) from None
-    if streamed:
-        return StreamingResponse(file_chunks(file, size, str(path)), media_type="application/octet-stream",
-                                 headers={**headers, "Content-Length": str(size)})
-    return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)
+    if isinstance(body, LocalFile):
+        return FileResponse(body.path, media_type="application/octet-stream", headers=headers, stat_result=body.stat)
+    if isinstance(body, Redirect):
+        # As distribution's storage redirect: the client fetches the object from the store itself.
+        return Response(status_code=307, headers={"Location": body.url, "Docker-Content-Digest": blob.digest})
+    if ranged is None:
+        return StreamingResponse(body.chunks, media_type="application/octet-stream",
+                                 headers={**headers, "Content-Length": str(body.size)})
+    first, last = ranged
+    return StreamingResponse(body.chunks, status_code=206, media_type="application/octet-stream", headers={
+        **headers, "Content-Length": str(body.size), "Content-Range": f"bytes {first}-{last}/{blob.size}"})
 
 
 async def head(request: Request, principal: Principal) -> Response:

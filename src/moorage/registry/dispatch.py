@@ -7,22 +7,26 @@ authorizer decides. Handlers receive the principal and never re-decide access.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive
 
-from moorage.core.errors import DomainError
+from moorage.core.errors import DomainError, QuotaExceeded
 from moorage.core.reference import parse_name
+from moorage.meta import outbox
 from moorage.registry.access import required_access
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import services
 from moorage.registry.errors import API_VERSION_HEADER, Unsupported, render
 
 Handler = Callable[[Request, Principal], Awaitable[Response]]
+
+log = logging.getLogger("moorage.registry")
 
 # An error answered before the request's body was read leaves the rest of the body on the connection: the
 # server then drops the connection without announcing it, and a client reusing it meets a dropped connection
@@ -56,7 +60,7 @@ def _has_body(request: Request) -> bool:
     return request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
 
 
-def endpoint(route: str, handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(route: str, handlers: Mapping[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
     allowed = ", ".join(sorted(handlers))
 
     async def dispatch(request: Request) -> Response:
@@ -79,17 +83,37 @@ def endpoint(route: str, handlers: dict[str, Handler]) -> Callable[[Request], Aw
         if "name" in request.path_params:
             parse_name(request.path_params["name"])
         principal = await services(request).authorizer.authorize(request, required_access(route, request))
-        response = await handler(request, principal)
+        try:
+            response = await handler(request, principal)
+        except QuotaExceeded as refused:
+            # A manifest's refusal is told by the manifest service, with the manifest's digest.
+            if route != "manifest":
+                await _tell_quota_exceeded(request, principal, refused)
+            raise
         response.headers.setdefault(*API_VERSION_HEADER)
         return response
 
     return dispatch
 
 
+async def _tell_quota_exceeded(request: Request, principal: Principal, refused: QuotaExceeded) -> None:
+    """A blob the project's quota refused, as a QUOTA_EXCEED webhook event (in a transaction of its own: the
+    refusal wrote nothing)."""
+    detail = refused.detail or {}
+    digest = request.query_params.get("digest") or request.query_params.get("mount") or ""
+    event = outbox.quota_exceeded(request.path_params["name"], digest, principal.name, int(detail.get("adding", 0)),
+                                  int(detail.get("used", 0)), int(detail.get("limit", 0)))
+    store = services(request).store
+    try:
+        await store.run(outbox.record_alone, store, [event])
+    except Exception as exc:  # the client's answer is the refusal, whatever happens to its event
+        log.warning("could not record a QUOTA_EXCEED event: %s", getattr(exc, "orig", None) or exc)
+
+
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def route(path: str, name: str, handlers: dict[str, Handler]) -> Route:
+def route(path: str, name: str, handlers: Mapping[str, Handler]) -> Route:
     # Starlette sees every method, so an unsupported one gets the spec's error body, not a bare 405.
     compiled = Route(path, endpoint(name, handlers), methods=ALL_METHODS, name=name)
     # Starlette ends the pattern with "$", which also matches before a final newline: ".../blobs/uploads/%0A"

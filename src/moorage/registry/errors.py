@@ -84,6 +84,7 @@ _TABLE: dict[type[e.DomainError], tuple[str, int, _Headers | None]] = {
     e.UploadUnknown: ("BLOB_UPLOAD_UNKNOWN", 404, None),
     e.Missing: ("UNSUPPORTED", 404, None),
     e.Unauthenticated: ("UNAUTHORIZED", 401, None),
+    e.QuotaExceeded: ("DENIED", 403, None),
     e.Denied: ("DENIED", 403, None),
     Unsupported: ("UNSUPPORTED", 405, None),
     e.Throttled: ("TOOMANYREQUESTS", 429, None),

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from moorage.core.errors import ManifestTooLarge, ManifestUnknown, TagInvalid
-from moorage.core.reference import Digest, DigestInvalid, is_tag, parse_decimal, parse_reference
+from moorage.core.errors import DigestInvalid, ManifestTooLarge, ManifestUnknown, TagInvalid
+from moorage.core.reference import Digest, is_tag, parse_decimal, parse_reference
 from moorage.meta.registry import StoredManifest
 from moorage.registry.authorizer import Principal
 from moorage.registry.context import emit, services
@@ -70,7 +70,8 @@ async def put(request: Request, principal: Principal) -> Response:
     tag, expected = parse_reference(request.path_params["reference"])
     body = await _read_body(request, ctx.settings.max_manifest_bytes)
     tags = [tag] if tag is not None else [t for t in request.query_params.getlist("tag") if is_tag(t)]
-    pushed = await ctx.manifests.put(repo, body, request.headers.get("content-type"), tags, expected)
+    pushed = await ctx.manifests.put(repo, body, request.headers.get("content-type"), tags, expected,
+                                     operator=principal.name)
     await emit(request, principal.name, "push", "manifest", tag or pushed.digest, pushed.digest)
     headers = {"Location": f"/v2/{repo}/manifests/{pushed.digest}", "Docker-Content-Digest": pushed.digest}
     if pushed.subject:
@@ -80,7 +81,7 @@ async def put(request: Request, principal: Principal) -> Response:
 
 async def delete(request: Request, principal: Principal) -> Response:
     tag, digest = _reference(request)
-    await services(request).manifests.delete(request.path_params["name"], tag, digest)
+    await services(request).manifests.delete(request.path_params["name"], tag, digest, operator=principal.name)
     await emit(request, principal.name, "delete", "tag" if tag is not None else "manifest",
                request.path_params["reference"], None if tag is not None else str(digest))
     return Response(status_code=202)

@@ -70,13 +70,19 @@ async def start(request: Request, principal: Principal) -> Response:
     mount, source = query.get("mount"), query.get("from")
     if mount and source:
         digest = parse_digest(mount)
-        if principal.may(Access("repository", source, ("pull",)), "pull") \
-                and await ctx.blobs.mount(repo, source, digest):
+        readable = principal.may(Access("repository", source, ("pull",)), "pull")
+        if readable:
+            await ctx.quotas.admit_mount(repo, source, str(digest))
+        if readable and await ctx.blobs.mount(repo, source, digest):
             return _blob_created(repo, str(digest))
         # Not mountable (or not readable by the caller): fall back to an ordinary upload session.
     digest_param = query.get("digest")
     if digest_param:
         expected = parse_digest(digest_param)
+        length = parse_decimal(request.headers.get("content-length", ""))
+        if length is not None:
+            # Refused before a byte is stored; without a length, when the blob is verified.
+            await ctx.quotas.admit_blob(repo, str(expected), length)
         await ctx.uploads.monolithic(repo, request.stream(), expected)
         return _blob_created(repo, str(expected))
     upload_id = await ctx.uploads.start(repo, _owner(request, principal))
@@ -92,7 +98,12 @@ async def put(request: Request, principal: Principal) -> Response:
     if not digest_param:
         raise UploadInvalid("closing an upload needs ?digest=<digest of the whole blob>")
     expected = parse_digest(digest_param)
-    advanced = await _receive(request, expected)
+    upload = await _session(request)
+    length = parse_decimal(request.headers.get("content-length", ""))
+    if length is not None:
+        # The whole blob's size is known before the last chunk is stored: refuse what the quota will not take.
+        await services(request).quotas.admit_blob(upload.repository, str(expected), upload.offset + length)
+    advanced = await services(request).uploads.receive(upload, request.stream(), _chunk_start(request), expected)
     return _blob_created(advanced.repository, str(expected))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field
 
 from moorage.api.models.common import DateTime, Int32, Int64, Model
+from moorage.api.models.quotas import ProjectSummaryQuota
 
 
 class ProjectMetadata(Model):
@@ -75,6 +76,7 @@ class ProjectSummary(Model):
     developer_count: int | None = None
     guest_count: int | None = None
     limited_guest_count: int | None = None
+    quota: ProjectSummaryQuota | None = None
 
 
 class ProjectDeletable(Model):

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from moorage.cli.admin.common import (
+    ROLES,
     CaFileOpt,
     InsecureOpt,
     JsonOpt,
@@ -27,6 +28,7 @@ from moorage.cli.admin.common import (
     print_json,
     print_table,
     read_stdin_secret,
+    role_id,
 )
 
 app = typer.Typer(help="Local users (admin only): create, list, change passwords and admin rights.",
@@ -92,23 +94,37 @@ def create(
     realname: Annotated[str | None, typer.Option("--realname", help="Full name (default: the username).")] = None,
     comment: Annotated[str | None, typer.Option("--comment", help="Free text.")] = None,
     admin: Annotated[bool, typer.Option("--admin", help="Make the user a system administrator.")] = False,
+    project: Annotated[str | None, typer.Option("--project", help="Also make the user a member of this "
+                                                "project (with --role).")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="The user's role on --project: " +
+                                             ", ".join(ROLES.values()) + ".")] = None,
     password_stdin: NewPasswordStdinOpt = False,
     as_json: JsonOpt = False,
     server: ServerOpt = None, username: UsernameOpt = None,
     insecure: InsecureOpt = False, ca_file: CaFileOpt = None,
 ) -> None:
-    """Create a local user."""
+    """Create a local user (and, with --project and --role, give it that role on the project)."""
+    if (project is None) != (role is None):
+        raise fail("--project and --role go together: the role the new user gets on that project", 2)
+    # Checked before anything is created, so a typo in the role never leaves a user without a project.
+    rid = role_id(role) if role is not None else None
     password, generated = _new_password(password_stdin)
     with open_client(server, username, False, insecure, ca_file) as client:
+        if project is not None:
+            client.get_project(project)  # a missing project fails here, before the user exists
         user_id = client.create_user(new_username, password, email=email, realname=realname, comment=comment)
         user = client.get_user(user_id) if user_id is not None else client.find_user(new_username)
         if admin:
             client.set_sysadmin(int(user["user_id"]), True)
             user = client.get_user(int(user["user_id"]))
+        if project is not None and rid is not None:
+            client.add_member(project, rid, username=new_username)
     if as_json:
         print_json({**user, "password": password} if generated else user)
         return
     typer.echo(f"Created user {new_username} (id {user.get('user_id')}){' as system admin' if admin else ''}")
+    if project is not None and rid is not None:
+        typer.echo(f"Added {new_username} to project {project} as {ROLES[rid]}")
     if generated:
         _show_generated(new_username, password)
 

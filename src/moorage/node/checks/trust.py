@@ -6,7 +6,9 @@ for docker does nothing for containerd. For the registry ``host:port`` as the im
 - containerd: ``<config_path>/<host:port>/hosts.toml`` (``server``, ``ca``, ``skip_verify``, and the same
   keys under ``[host."<url>"]``), else docker-style ``*.crt`` files in that directory, else
   ``<config_path>/_default``. The CRI plugin reads ``config_path`` from ``/etc/containerd/config.toml``;
-  containerd 1.6/1.7 leave it empty (certs.d ignored), 2.x default to ``/etc/containerd/certs.d``.
+  containerd 1.6/1.7 leave it empty (certs.d ignored), 2.x default to ``/etc/containerd/certs.d``. Which
+  release runs is told by :mod:`moorage.node.runtimes.versions`; when it cannot be told, 1.x is assumed,
+  so a node that would fail is never passed.
   The deprecated ``registry.configs."<host>".tls`` table is read too. System roots always apply.
 - docker: ``/etc/docker/certs.d/<host:port>/*.crt`` plus system roots; a registry listed in
   ``insecure-registries`` of ``daemon.json`` (or inside 127.0.0.0/8, insecure by default) skips
@@ -24,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from moorage.node.runtime_config import CRI_PLUGIN, RUNTIMES, Runtime
+from moorage.node.runtime_config import RUNTIMES, Runtime
+from moorage.node.runtimes.containerd import CERTS_DIR, CONFIG_FILE, node_path, registry_section
+from moorage.node.runtimes.versions import containerd_version
 
 Scheme = Literal["https", "http"]
-CRI_IMAGES_PLUGIN_V3 = "io.containerd.cri.v1.images"  # containerd 2.x config version 3
 SYSTEM_BUNDLES = ("etc/ssl/certs/ca-certificates.crt", "etc/pki/tls/certs/ca-bundle.crt", "etc/ssl/cert.pem")
 # Where `runtime auto` looks, in preference order (containerd is what most clusters run today).
 _MARKERS: tuple[tuple[Runtime, tuple[str, ...]], ...] = (
@@ -54,6 +57,12 @@ class RuntimeTrust:
     notes: list[str] = field(default_factory=list)
     #: A human sentence naming where this runtime looks for the registry's CA.
     trust_store: str = ""
+    #: containerd: which release, and how that was told ("cannot tell, assuming 1.x" included).
+    runtime_version: str = ""
+    #: Why the runtime as configured reads no certs.d at all (containerd < 2.0 without config_path).
+    config_problem: str = ""
+    #: Trust directories that exist for this registry but that the runtime does not read.
+    ignored: list[Path] = field(default_factory=list)
 
     @property
     def system_bundles(self) -> list[Path] | None:
@@ -66,7 +75,8 @@ class RuntimeTrust:
         return {"runtime": self.runtime, "registry": self.registry, "scheme": self.scheme,
                 "ca_files": [str(p) for p in self.ca_files], "skip_verify": self.skip_verify,
                 "http_fallback": self.http_fallback, "sources": self.sources, "notes": self.notes,
-                "trust_store": self.trust_store}
+                "trust_store": self.trust_store, "runtime_version": self.runtime_version,
+                "config_problem": self.config_problem, "ignored": [str(p) for p in self.ignored]}
 
 
 def detect_runtime(root: Path) -> tuple[Runtime, str]:
@@ -76,17 +86,6 @@ def detect_runtime(root: Path) -> tuple[Runtime, str]:
             if (root / marker).exists():
                 return runtime, f"found {root / marker}"
     return "containerd", f"no runtime configuration under {root}; assuming containerd"
-
-
-def node_path(root: Path, value: str, base: Path) -> Path:
-    """A path written in a node config file, seen from here: relative to ``base``, absolute paths
-    under ``root`` (unless the file already names a path below ``root``, as ``--apply --root`` writes)."""
-    path = Path(value)
-    if not path.is_absolute():
-        return base / path
-    if str(root) == "/" or path.is_relative_to(root):
-        return path
-    return root / path.relative_to("/")
 
 
 def _crt_files(directory: Path) -> list[Path]:
@@ -112,38 +111,35 @@ def runtime_trust(runtime: Runtime, registry: str, root: Path) -> RuntimeTrust:
 
 # ---- containerd ---------------------------------------------------------------------------------
 
-def _containerd_registry_section(config: dict[str, Any]) -> dict[str, Any]:
-    plugins = config.get("plugins", {})
-    for name in (CRI_IMAGES_PLUGIN_V3, CRI_PLUGIN, "cri"):
-        section = plugins.get(name)
-        if isinstance(section, dict) and isinstance(section.get("registry"), dict):
-            return section["registry"]  # type: ignore[no-any-return]
-    return {}
-
-
 def _containerd(trust: RuntimeTrust) -> None:
     root, registry = trust.root, trust.registry
-    config_file = root / "etc/containerd/config.toml"
-    default_dir = root / "etc/containerd/certs.d"
+    config_file = root / CONFIG_FILE
+    default_dir = root / CERTS_DIR
     section: dict[str, Any] = {}
+    config_version: int | None = None
     if config_file.is_file():
         trust.sources.append(str(config_file))
         try:
-            section = _containerd_registry_section(tomllib.loads(config_file.read_text()))
-        except (tomllib.TOMLDecodeError, OSError) as exc:
+            parsed = tomllib.loads(config_file.read_text())
+            section = registry_section(parsed)
+            config_version = int(parsed.get("version", 1))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, TypeError, ValueError) as exc:
             trust.notes.append(f"cannot read {config_file}: {exc}; containerd would refuse to start")
-        config_path = str(section.get("config_path", ""))
+    version = containerd_version(root, config_version)
+    trust.runtime_version = version.describe()
+    config_path = section.get("config_path")
+    if isinstance(config_path, str) and config_path:
         dirs = [node_path(root, p, config_file.parent) for p in config_path.split(":") if p]
-        if not dirs:
-            trust.notes.append(f"{config_file} sets no `config_path`, so the CRI plugin (what the kubelet "
-                               f"uses) ignores {default_dir} on containerd 1.6/1.7: add "
-                               f'`config_path = "/etc/containerd/certs.d"` under [plugins."{CRI_PLUGIN}".registry] '
-                               "and restart containerd.")
+    elif version.reads_certs_d_by_default and config_path is None:
+        dirs = [default_dir, root / "etc/docker/certs.d"]
+        trust.notes.append(f"{version.describe()} reads {default_dir} by default.")
     else:
-        dirs = [default_dir]
-        trust.notes.append(f"{config_file} does not exist: containerd 2.x reads {default_dir} by default, "
-                           "but containerd 1.6/1.7 need `config_path` set there (and a restart).")
-    read = " and ".join(str(d / registry / "hosts.toml") for d in dirs) or "no certs.d (config_path is empty)"
+        dirs = []
+        state = ("does not exist" if not config_file.is_file() else
+                 "sets config_path = \"\"" if config_path == "" else "sets no config_path")
+        trust.config_problem = (f"{config_file} {state}, so the CRI plugin (what the kubelet pulls through) of "
+                                f"{version.describe()} ignores {default_dir}")
+    read = " and ".join(str(d / registry / "hosts.toml") for d in dirs) or "no certs.d (config_path is not set)"
     trust.trust_store = f"containerd reads {read} (`ca = ...`, `skip_verify`), plus the system CA bundle"
     _containerd_legacy_tls(trust, section, config_file)
     for directory in dirs:
@@ -153,6 +149,7 @@ def _containerd(trust: RuntimeTrust) -> None:
                 return
     ignored = default_dir / registry
     if not dirs and ignored.is_dir():
+        trust.ignored.append(ignored)
         trust.notes.append(f"{ignored} exists but is not read: config_path is not set.")
 
 
