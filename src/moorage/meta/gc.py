@@ -9,8 +9,6 @@ checks again that nothing references the item now: whatever a push did since the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -86,25 +84,9 @@ class GCModel:
         self.store = store
         self.quotas = QuotaModel(store)
 
-    @contextmanager
-    def _snapshot_connection(self) -> Iterator[sa.Connection]:
-        with self.store.engine.connect() as conn:
-            if self.store.is_sqlite:
-                # Reads run without a transaction (moorage.meta.store); a deferred one is a consistent view
-                # in WAL mode that blocks no writer.
-                conn.exec_driver_sql("BEGIN")
-                try:
-                    yield conn
-                finally:
-                    conn.exec_driver_sql("COMMIT")
-            else:
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    yield conn
-
     def snapshot(self) -> Snapshot:
         view = Snapshot(taken_at=time.time())
-        with self._snapshot_connection() as conn:
+        with self.store.snapshot() as conn:
             for row in conn.execute(sa.select(manifests.c.id, manifests.c.repository_id, manifests.c.digest,
                                               manifests.c.subject)):
                 view.manifests[row.id] = ManifestRow(row.id, row.repository_id, row.digest, row.subject)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -276,7 +275,7 @@ class QuotaModel:
         """Every project whose recorded usage or counts differ from its references; with ``repair``, each is
         rewritten from its references (under its quota's lock, so pushes meanwhile are counted right)."""
         found: list[Drift] = []
-        with self._snapshot() as conn:
+        with self.store.snapshot() as conn:
             quotas = conn.execute(sa.select(project_quotas.c.project_id, projects.c.name)
                                   .join(projects, projects.c.id == project_quotas.c.project_id)
                                   .order_by(project_quotas.c.project_id)).all()
@@ -317,22 +316,6 @@ class QuotaModel:
                                                   for d, (s, n) in sorted(actual.items())])
         conn.execute(project_quotas.update().where(project_quotas.c.project_id == project_id)
                      .values(used=sum(s for s, _ in actual.values()), updated_at=now))
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sa.Connection]:
-        """One consistent view for many statements (SQLite: a deferred transaction in WAL mode; PostgreSQL:
-        repeatable read), blocking no writer."""
-        with self.store.engine.connect() as conn:
-            if self.store.is_sqlite:
-                conn.exec_driver_sql("BEGIN")
-                try:
-                    yield conn
-                finally:
-                    conn.exec_driver_sql("COMMIT")
-            else:
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    yield conn
 
 
 def _quota(row: Any) -> Quota:

@@ -113,6 +113,22 @@ class MetaStore:
             yield conn
 
     @contextmanager
+    def snapshot(self) -> Iterator[sa.Connection]:
+        """One consistent view for many statements, blocking no writer: reads otherwise run without a transaction
+        (each statement its own view); SQLite: a deferred transaction in WAL mode; PostgreSQL: repeatable read."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    conn.exec_driver_sql("COMMIT")
+            else:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
     def write(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
             conn = conn.execution_options(moorage_write=True)
