@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from tests.api.harbor import api
 from tests.e2e.test_storage_reclaim import gc
 from tests.support.clients import DockerCli, Skopeo
+from tests.support.databases import own_server
 from tests.support.images import build_image
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 from tests.support.oci import OCI_MANIFEST, digest_of, image_manifest, push_blob
-from tests.support.postgres import Postgres
 
 CREDS = f"admin:{ADMIN_PASSWORD}"
 MiB = 1024 * 1024
@@ -35,16 +35,8 @@ LEASE_SECONDS = 3
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MoorageServer]:
     """A registry of its own whose garbage collection takes what is unreferenced at once (no grace, short leases)."""
-    env = {"MOORAGE_GC_GRACE_MINUTES": "0", "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)}
-    if request.param == "postgresql":
-        postgres: Postgres = request.getfixturevalue("postgres")
-        env["MOORAGE_DATABASE_URL"] = postgres.new_database(f"quota_{secrets.token_hex(4)}")
-    server = MoorageServer(tmp_path / "data", env=env)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from own_server(request, tmp_path / "data", {"MOORAGE_GC_GRACE_MINUTES": "0",
+                                                       "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)})
 
 
 def fsck(server: MoorageServer, *options: str) -> tuple[int, dict]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -18,9 +17,9 @@ import pytest
 
 from tests.api.harbor import api
 from tests.support.clients import Skopeo
+from tests.support.databases import own_server
 from tests.support.moorage import ADMIN_PASSWORD, MoorageServer
 from tests.support.oci import OCI_MANIFEST, digest_of, image_manifest, push_blob
-from tests.support.postgres import Postgres
 
 LEASE_SECONDS = 6
 
@@ -29,16 +28,8 @@ LEASE_SECONDS = 6
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MoorageServer]:
     """A registry of its own, on each metadata store: on PostgreSQL, deciding a deletion takes a lock per digest
     that a push of the same digest waits on."""
-    env = {"MOORAGE_GC_GRACE_MINUTES": "0", "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)}
-    if request.param == "postgresql":
-        postgres: Postgres = request.getfixturevalue("postgres")
-        env["MOORAGE_DATABASE_URL"] = postgres.new_database(f"gc_{secrets.token_hex(4)}")
-    server = MoorageServer(tmp_path / "data", env=env)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from own_server(request, tmp_path / "data", {"MOORAGE_GC_GRACE_MINUTES": "0",
+                                                       "MOORAGE_GC_LEASE_MINUTES": str(LEASE_SECONDS / 60)})
 
 
 def gc(server: MoorageServer, *options: str) -> dict:

@@ -3,7 +3,9 @@ each of its tests that asks for ``moorage`` then runs against moorage on SQLite 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +36,13 @@ def moorage_on_each_store(request: pytest.FixtureRequest) -> MoorageServer:
     """As ``moorage_on_each_database``, and a third time with the blobs in object storage."""
     server: MoorageServer = request.getfixturevalue(f"moorage_on_{request.param}")
     return server
+
+
+def own_server(request: pytest.FixtureRequest, data_dir: Path, env: dict[str, str]) -> Iterator[MoorageServer]:
+    """The body of a fixture parametrized by store ("sqlite" or "postgresql"): a registry of its own, with ``env``,
+    for tests that change server-wide state (garbage collection, quotas) the shared registries must not see."""
+    env = dict(env)
+    if request.param == "postgresql":
+        postgres: Postgres = request.getfixturevalue("postgres")
+        env["MOORAGE_DATABASE_URL"] = postgres.new_database(f"own_{secrets.token_hex(4)}")
+    yield from running(lambda: MoorageServer(data_dir, env=env))
